@@ -1,0 +1,1 @@
+"""qsec: firmware_bridge."""

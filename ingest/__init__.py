@@ -1,0 +1,1 @@
+"""qsec: ingest."""

@@ -1,0 +1,231 @@
+"""The embedded store: one DuckDB file, raw records idempotent on ``(device, boot, seq)``.
+
+Schema in ``docs/store.md``.  Raw records are immutable: a repeat of a
+``(device, boot, seq)`` already stored is a no-op (``ON CONFLICT DO
+NOTHING``), counted as a duplicate.  Writes go through Arrow tables, never
+``executemany`` (≈800 rows/s here, see PERF-NOTES).
+
+DuckDB allows one writing process per file: the process running ingest owns
+it; readers in the same process use :meth:`Store.cursor`.
+
+Migrations are numbered functions applied in order and recorded in
+``schema_migrations``; a quantity added to :mod:`qsec.quantities` becomes a
+new nullable column at the next start.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from qsec import contract
+from qsec.quantities import QUANTITIES
+
+_KEY_COLS = ("campaign", "device", "boot", "seq", "time", "sensor", "flags", "received")
+
+
+def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS readings (
+            campaign VARCHAR NOT NULL, device VARCHAR NOT NULL, boot VARCHAR NOT NULL, seq BIGINT NOT NULL,
+            time TIMESTAMP NOT NULL, sensor VARCHAR NOT NULL, flags INTEGER NOT NULL DEFAULT 0,
+            received TIMESTAMP NOT NULL,
+            PRIMARY KEY (device, boot, seq))
+        """
+    )
+    con.execute("CREATE SEQUENCE IF NOT EXISTS deadletter_id")
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS deadletter (
+            id BIGINT PRIMARY KEY DEFAULT nextval('deadletter_id'), received TIMESTAMP NOT NULL,
+            topic VARCHAR, device VARCHAR, boot VARCHAR, seq BIGINT, reason VARCHAR NOT NULL,
+            detail VARCHAR, raw VARCHAR, status VARCHAR NOT NULL DEFAULT 'open')
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS campaigns (
+            campaign VARCHAR PRIMARY KEY, title VARCHAR, starts TIMESTAMP, ends TIMESTAMP, created TIMESTAMP)
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS devices (
+            device VARCHAR PRIMARY KEY, campaign VARCHAR NOT NULL, kind VARCHAR, created TIMESTAMP)
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1,)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    inserted: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    reason: str
+    detail: str
+    raw: str
+    device: str | None = None
+    boot: str | None = None
+    seq: int | None = None
+
+
+class Store:
+    """One DuckDB database file holding raw readings, dead letters and the registry."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = duckdb.connect(str(self.path))
+        self._db.execute("SET TimeZone = 'UTC'")
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._migrate()
+        self.quantity_columns: tuple[str, ...] = self._sync_quantity_columns()
+
+    # ------------------------------------------------------------ schema
+    def _migrate(self) -> None:
+        con = self._db
+        con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied TIMESTAMP)")
+        done = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
+        for version, step in enumerate(MIGRATIONS, start=1):
+            if version in done:
+                continue
+            con.execute("BEGIN")
+            step(con)
+            con.execute("INSERT INTO schema_migrations VALUES (?, now())", [version])
+            con.execute("COMMIT")
+
+    def _sync_quantity_columns(self) -> tuple[str, ...]:
+        have = {r[0] for r in self._db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'readings'").fetchall()}
+        for name in QUANTITIES:
+            if name not in have:
+                self._db.execute(f'ALTER TABLE readings ADD COLUMN "{name}" DOUBLE')
+        return tuple(QUANTITIES)
+
+    # ------------------------------------------------------------ access
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for the calling thread (DuckDB connections are not shared across threads)."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._db.cursor()
+            cur.execute("SET TimeZone = 'UTC'")
+            self._local.cursor = cur
+        return cur
+
+    def new_cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = self._db.cursor()
+        cur.execute("SET TimeZone = 'UTC'")
+        return cur
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ------------------------------------------------------------ registry
+    def ensure_campaign(self, campaign: str, title: str | None = None, starts_ms: int | None = None) -> None:
+        with self._write_lock:
+            self.cursor().execute(
+                "INSERT INTO campaigns VALUES (?, ?, to_timestamp(? / 1000.0)::TIMESTAMP, NULL, now()) ON CONFLICT DO NOTHING",
+                [campaign, title or campaign, starts_ms])
+
+    def ensure_device(self, device: str, campaign: str, kind: str | None = None) -> None:
+        with self._write_lock:
+            self.cursor().execute("INSERT INTO devices VALUES (?, ?, ?, now()) ON CONFLICT DO NOTHING",
+                                  [device, campaign, kind])
+
+    def campaign_start_ms(self, campaign: str) -> int | None:
+        row = self.cursor().execute(
+            "SELECT epoch_ms(starts) FROM campaigns WHERE campaign = ?", [campaign]).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    # ------------------------------------------------------------ writes
+    def to_arrow(self, rows: Sequence[tuple[str, str, str, contract.Record]], received_ms: int) -> pa.Table:
+        """Build the wide Arrow table for ``(campaign, device, boot, record)`` rows."""
+        n = len(rows)
+        cols: dict[str, list] = {c: [None] * n for c in self.quantity_columns}
+        camp, dev, boot, seq, t, sensor, flags = [], [], [], [], [], [], []
+        for i, (c, d, b, r) in enumerate(rows):
+            camp.append(c); dev.append(d); boot.append(b); seq.append(r.seq)  # noqa: E702
+            t.append(r.t); sensor.append(r.sensor); flags.append(r.flags)  # noqa: E702
+            for q, v in r.values.items():
+                cols[q][i] = float(v)
+        arrays = {
+            "campaign": pa.array(camp, pa.string()), "device": pa.array(dev, pa.string()),
+            "boot": pa.array(boot, pa.string()), "seq": pa.array(seq, pa.int64()),
+            "time": pa.array(t, pa.int64()).cast(pa.timestamp("ms")),
+            "sensor": pa.array(sensor, pa.string()), "flags": pa.array(flags, pa.int32()),
+            "received": pa.array([received_ms] * n, pa.int64()).cast(pa.timestamp("ms")),
+        }
+        for q in self.quantity_columns:
+            arrays[q] = pa.array(cols[q], pa.float64())
+        return pa.table(arrays)
+
+    def write(self, rows: Sequence[tuple[str, str, str, contract.Record]], dead: Iterable[DeadLetter] = (),
+              received_ms: int | None = None) -> tuple[WriteResult, list[tuple[str, str, int]]]:
+        """Store records idempotently and dead letters, in one transaction.
+
+        Returns the counts and the keys ``(device, boot, seq)`` that were new.
+        """
+        received_ms = received_ms if received_ms is not None else int(time.time() * 1000)
+        dead = list(dead)
+        cur = self.cursor()
+        with self._write_lock:
+            cur.execute("BEGIN")
+            try:
+                new_keys: list[tuple[str, str, int]] = []
+                if rows:
+                    batch = self.to_arrow(rows, received_ms)  # noqa: F841  (read by DuckDB by name)
+                    cols = ", ".join(f'"{c}"' for c in (*_KEY_COLS, *self.quantity_columns))
+                    new_keys = [tuple(k) for k in cur.execute(
+                        f"INSERT INTO readings ({cols}) SELECT {cols} FROM batch "
+                        "ON CONFLICT DO NOTHING RETURNING device, boot, seq").fetchall()]
+                if dead:
+                    dl = pa.table({
+                        "received": pa.array([received_ms] * len(dead), pa.int64()).cast(pa.timestamp("ms")),
+                        "topic": [d.topic for d in dead], "device": [d.device for d in dead],
+                        "boot": [d.boot for d in dead], "seq": pa.array([d.seq for d in dead], pa.int64()),
+                        "reason": [d.reason for d in dead], "detail": [d.detail for d in dead],
+                        "raw": [d.raw for d in dead]})  # noqa: F841
+                    cur.execute("INSERT INTO deadletter (received, topic, device, boot, seq, reason, detail, raw) "
+                                "SELECT * FROM dl")
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        # A key repeated within the batch, or already stored, is a duplicate.
+        return WriteResult(inserted=len(new_keys), duplicates=len(rows) - len(new_keys)), new_keys
+
+    # ------------------------------------------------------------ reads used by ingest and status
+    def highest_seq(self, device: str) -> dict[str, int]:
+        return dict(self.cursor().execute(
+            "SELECT boot, max(seq) FROM readings WHERE device = ? GROUP BY boot", [device]).fetchall())
+
+    def counts(self) -> dict[str, int]:
+        cur = self.cursor()
+        (readings,) = cur.execute("SELECT count(*) FROM readings").fetchone()  # type: ignore[misc]
+        (dead,) = cur.execute("SELECT count(*) FROM deadletter").fetchone()  # type: ignore[misc]
+        return {"readings": int(readings), "deadletter": int(dead)}
+
+    def gaps(self, device: str | None = None) -> list[tuple[str, str, int, int]]:
+        """Sequence gaps per ``(device, boot)``: ``(device, boot, first_missing, last_missing)``."""
+        where = "WHERE device = ?" if device else ""
+        params = [device] if device else []
+        return [tuple(r) for r in self.cursor().execute(
+            f"""SELECT device, boot, prev + 1, seq - 1 FROM (
+                    SELECT device, boot, seq, lag(seq) OVER (PARTITION BY device, boot ORDER BY seq) AS prev
+                    FROM readings {where})
+                WHERE prev IS NOT NULL AND seq > prev + 1 ORDER BY device, boot, seq""", params).fetchall()]

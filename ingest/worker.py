@@ -1,0 +1,269 @@
+"""Ingest worker: MQTT readings in, committed records out, exactly once.
+
+Delivery rules (see DESIGN.md "Delivery semantics" and docs/ingest.md):
+
+- Persistent MQTT 5 session (stable client id, ``clean_start=False``, a
+  session expiry), subscribed with QoS 1 through a shared subscription
+  ``$share/<group>/qsec/v1/+/+/readings`` so that several workers split the
+  load.
+- paho's ``manual_ack``: a message is acknowledged to the broker only after
+  the transaction holding its records (and its dead letters) is committed.
+  A worker killed before that gets the message again (``dup``) on
+  reconnect, or the broker gives it to another worker of the group.
+- Writes are idempotent on ``(device, boot, seq)``: repeats are counted as
+  duplicates, never stored twice.
+- After each commit the worker publishes, per device, a :class:`Feedback` on
+  ``qsec/v1/<campaign>/<device>/ingest`` naming every seq now settled (stored,
+  already stored, or dead-lettered): the bridge's end-to-end acknowledgement.
+- A refused record goes to the dead-letter table with its reason; the rest of
+  its batch is stored.  A message refused whole (bad JSON, wrong version…) is
+  dead-lettered with its raw payload.  Nothing is dropped silently.
+- The device identity is the topic's (and, with access control, the
+  connection's user name enforced by the broker ACL), never the payload's.
+
+paho-mqtt 2.x API: https://eclipse.dev/paho/files/paho.mqtt.python/html/client.html
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from qsec import contract
+from ingest.store import DeadLetter, Store
+
+log = logging.getLogger("qsec.ingest")
+
+CommitListener = Callable[[list[tuple[str, str, contract.Record]]], None]
+
+
+@dataclass
+class IngestSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    client_id: str = "qsec-ingest-1"
+    share_group: str | None = "qsec-ingest"
+    campaign_filter: str = "+"
+    batch_records: int = 5000
+    batch_ms: int = 200
+    session_expiry_s: int = 7 * 24 * 3600
+    username: str | None = None
+    password: str | None = None
+    register_unknown: bool = True  # open registry: a new device/campaign is registered on first sight
+    limits: contract.Limits = field(default_factory=lambda: contract.LIMITS)
+
+
+@dataclass
+class _Pending:
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+
+
+class IngestWorker:
+    """One ingest worker: an MQTT client plus a committing thread."""
+
+    def __init__(self, store: Store, settings: IngestSettings | None = None, *,
+                 clock: Callable[[], float] = time.time):
+        self.store = store
+        self.settings = settings or IngestSettings()
+        self.clock = clock
+        self.metrics: Counter[str] = Counter()
+        self.deadletter_reasons: Counter[str] = Counter()
+        self.listeners: list[CommitListener] = []
+        self._inbox: list[_Pending] = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._highest: dict[str, dict[str, int]] = {}
+        self._known_devices: set[str] = set()
+        self._campaign_start: dict[str, int | None] = {}
+        self.last_commit_lag_ms: float | None = None
+        self.client = self._make_client()
+
+    # ------------------------------------------------------------ MQTT
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+        if s.username:
+            c.username_pw_set(s.username, s.password)
+        # Callbacks before connect(): queued messages arrive right after CONNACK.
+        c.on_message = self._on_message
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.reconnect_delay_set(min_delay=1, max_delay=10)
+        c.max_queued_messages_set(0)
+        return c
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        if reason_code.is_failure:
+            log.error("ingest: broker refused the connection: %s", reason_code)
+            self.metrics["connect_refused"] += 1
+            return
+        self.metrics["connects"] += 1
+        client.subscribe(contract.subscription(self.settings.campaign_filter, share_group=self.settings.share_group), qos=1)
+        self._connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        self._connected.clear()
+        if not self._stop.is_set():
+            self.metrics["disconnects"] += 1
+            log.warning("ingest: lost the broker (%s); paho reconnects", reason_code)
+
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+        with self._cond:
+            self._inbox.append(_Pending(msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
+            self.metrics["messages_received"] += 1
+            if len(self._inbox) * 50 >= self.settings.batch_records:
+                self._cond.notify()
+
+    # ------------------------------------------------------------ life cycle
+    def start(self, wait: float = 10.0) -> "IngestWorker":
+        s = self.settings
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = s.session_expiry_s
+        self.client.connect_async(s.host, s.port, keepalive=30, clean_start=False, properties=props)
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._run, name=f"ingest-{s.client_id}", daemon=True)
+        self._thread.start()
+        if wait and not self._connected.wait(wait):
+            raise ConnectionError(f"ingest could not reach the MQTT broker at {s.host}:{s.port} within {wait:.0f} s; "
+                                  "is mosquitto running? (`qsec up` starts one)")
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify()
+        if self._thread:
+            self._thread.join(timeout=10)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def _run(self) -> None:
+        s = self.settings
+        backoff = 0.0
+        while not self._stop.is_set():
+            with self._cond:
+                self._cond.wait(timeout=max(s.batch_ms / 1000, backoff))
+                work, self._inbox = self._inbox, []
+            if work:
+                try:
+                    self.process(work)
+                    backoff = 0.0
+                except Exception:  # keep the flow: nothing was acknowledged; retry the same messages
+                    log.exception("ingest: commit failed; %d messages stay unacknowledged and are retried",
+                                  len(work))
+                    self.metrics["commit_errors"] += 1
+                    backoff = min(5.0, backoff * 2 or 0.2)
+                    with self._cond:
+                        self._inbox[:0] = work
+        with self._cond:
+            work, self._inbox = self._inbox, []
+        if work:
+            self.process(work)
+
+    # ------------------------------------------------------------ the core
+    def _not_before(self, campaign: str) -> int | None:
+        if campaign not in self._campaign_start:
+            self._campaign_start[campaign] = self.store.campaign_start_ms(campaign)
+        return self._campaign_start[campaign]
+
+    def _register(self, campaign: str, device: str) -> None:
+        if device in self._known_devices:
+            return
+        if self.settings.register_unknown:
+            self.store.ensure_campaign(campaign)
+            self.store.ensure_device(device, campaign)
+        self._known_devices.add(device)
+        self._highest[device] = self.store.highest_seq(device)
+
+    def process(self, work: list[_Pending]) -> None:
+        """Validate, commit, acknowledge and answer a group of messages."""
+        now_ms = int(self.clock() * 1000)
+        rows: list[tuple[str, str, str, contract.Record]] = []
+        dead: list[DeadLetter] = []
+        # per device: (campaign, {boot: set(seq)}, refused list)
+        answer: dict[str, tuple[str, dict[str, set[int]], list[dict]]] = {}
+        for m in work:
+            try:
+                tp = contract.parse_topic(m.topic)
+            except contract.ContractError as exc:
+                dead.append(DeadLetter(m.topic, exc.reason, str(exc), m.payload.decode("utf-8", "replace")))
+                continue
+            self._register(tp.campaign, tp.device)
+            campaign, settled, refused = answer.setdefault(tp.device, (tp.campaign, defaultdict(set), []))
+            try:
+                dec = contract.decode_batch(m.payload, device=tp.device, now_ms=now_ms,
+                                            not_before_ms=self._not_before(tp.campaign), limits=self.settings.limits)
+            except contract.ContractError as exc:
+                dead.append(DeadLetter(m.topic, exc.reason, str(exc), m.payload.decode("utf-8", "replace"), tp.device))
+                refused.append({"seq": None, "reason": exc.reason, "detail": str(exc)})
+                continue
+            self.metrics["records_received"] += len(dec.records) + len(dec.refused)
+            for rec in dec.records:
+                rows.append((tp.campaign, tp.device, dec.boot, rec))
+                settled[dec.boot].add(rec.seq)
+            for raw, exc in dec.refused:
+                dead.append(DeadLetter(m.topic, exc.reason, str(exc), json.dumps(raw, ensure_ascii=False),
+                                       tp.device, dec.boot, exc.seq))
+                refused.append({"seq": exc.seq, "reason": exc.reason, "detail": str(exc)})
+                if exc.seq is not None:
+                    settled[dec.boot].add(exc.seq)
+
+        result, new_keys = self.store.write(rows, dead, received_ms=now_ms)
+        # Committed: now, and only now, acknowledge to the broker.
+        for m in work:
+            self.client.ack(m.mid, m.qos)
+
+        self.metrics["records_stored"] += result.inserted
+        self.metrics["records_duplicate"] += result.duplicates
+        self.metrics["deadletter"] += len(dead)
+        for d in dead:
+            self.deadletter_reasons[d.reason] += 1
+        if rows:
+            self.last_commit_lag_ms = now_ms - min(r.t for *_, r in rows)
+        new_set = set(new_keys)
+        for device, boot, seq in new_keys:
+            hb = self._highest.setdefault(device, {})
+            if seq > hb.get(boot, -1):
+                hb[boot] = seq
+        per_device_new: Counter[str] = Counter(d for d, _, _ in new_keys)
+        per_device_all: Counter[str] = Counter(d for _, d, _, _ in rows)
+        for device, (campaign, settled, refused) in answer.items():
+            fb = contract.Feedback(
+                device=device, settled={b: contract.ranges(s) for b, s in settled.items()},
+                highest=dict(self._highest.get(device, {})), accepted=per_device_new[device],
+                duplicates=per_device_all[device] - per_device_new[device], refused=refused[:50], t=now_ms)
+            self.client.publish(contract.topic(campaign, device, "ingest"), fb.encode(), qos=1)
+        committed = [(c, d, r) for c, d, b, r in rows if (d, b, r.seq) in new_set]
+        for listener in self.listeners:
+            try:
+                listener(committed)
+            except Exception:  # a broken screen must not stop ingest
+                log.exception("ingest: a commit listener failed")
+                self.metrics["listener_errors"] += 1
+
+    def snapshot(self) -> dict[str, object]:
+        """Counters for ``qsec status`` and ``/metrics``."""
+        out: dict[str, object] = dict(self.metrics)
+        out["deadletter_by_reason"] = dict(self.deadletter_reasons)
+        out["connected"] = self.connected
+        out["last_commit_lag_ms"] = self.last_commit_lag_ms
+        return out

@@ -1,0 +1,3 @@
+from qsec.cli import main
+
+main()

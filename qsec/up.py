@@ -1,0 +1,197 @@
+"""``qsec up``: the whole pipeline on one machine, with simulated kits.
+
+What runs (each stopped cleanly on Ctrl-C, in reverse order):
+
+1. an MQTT broker: the one on 127.0.0.1:1883 if it answers, else a private
+   ``mosquitto`` on a free port with qsec's configuration (``<data>/broker``);
+2. N simulated kits (PMS5003 + MH-Z19 + NMEA GPS each) on pseudo-terminals,
+   with stable links in ``<data>/devices``;
+3. one bridge process per kit (``qsec bridge run``), spooling under
+   ``<data>/spool/<kit>``;
+4. ingest, storing into ``<data>/qsec.duckdb``;
+5. the dashboard (FastAPI + uvicorn) in this process, fed live by ingest.
+
+A second ``qsec up`` with the same data folder carries on with the same
+store and spools.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from qsec import contract
+from qsec.broker import MosquittoProcess, mqtt_answers
+
+log = logging.getLogger("qsec.up")
+
+
+@dataclass
+class UpOptions:
+    kits: int = 3
+    port: int = 8000
+    host: str = "127.0.0.1"
+    data_dir: Path = Path("data")
+    broker: tuple[str, int] | None = None
+    own_broker: bool = False
+    campaign: str = "demo-versailles"
+    rate: float = 1.0
+    seed: int = 2026
+    duration: float | None = None
+    open_browser: bool = False
+
+
+def kit_name(i: int) -> str:
+    return f"kit-{i + 1:02d}"
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def live_event_forwarder(hub):  # noqa: ANN001, ANN201
+    """An ingest commit listener that pushes each new record to the dashboard hub."""
+
+    def forward(committed: list[tuple[str, str, contract.Record]]) -> None:
+        for campaign, device, rec in committed:
+            hub.publish({"campaign": campaign, "device": device, "sensor": rec.sensor, "t": rec.t,
+                         "values": dict(rec.values)})
+
+    return forward
+
+
+def make_server(store, worker, *, host: str, port: int, campaign: str | None):  # noqa: ANN001, ANN201
+    """The dashboard app wired to the store and to ingest's commits, as a uvicorn server."""
+    import uvicorn
+
+    from dashboards.app import create_app
+    from dashboards.live import LiveHub
+
+    hub = LiveHub()
+    worker.listeners.append(live_event_forwarder(hub))
+    app = create_app(store.new_cursor, hub, campaign=campaign, title="qsec")
+    app.state.ingest = worker
+    app.state.store = store
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    return uvicorn.Server(config)
+
+
+def serve_forever(store, worker, *, host: str, port: int, campaign: str | None) -> None:  # noqa: ANN001
+    server = make_server(store, worker, host=host, port=port, campaign=campaign)
+    print(f"dashboard: http://{host}:{port}", flush=True)
+    server.run()
+
+
+def _status_line(store, worker, bridges: dict[str, subprocess.Popen]) -> str:  # noqa: ANN001
+    m = worker.metrics
+    alive = sum(p.poll() is None for p in bridges.values())
+    lag = worker.last_commit_lag_ms
+    return (f"\r[qsec] bridges {alive}/{len(bridges)}  stored {m['records_stored']}  duplicates "
+            f"{m['records_duplicate']}  dead-letter {m['deadletter']}  lag {'-' if lag is None else f'{lag / 1000:.1f} s'}"
+            f"  broker {'up' if worker.connected else 'DOWN'}   ")
+
+
+def run_up(o: UpOptions) -> int:
+    from firmware_bridge.simulator import start_kits
+    from ingest.store import Store
+    from ingest.worker import IngestSettings, IngestWorker
+
+    data = Path(o.data_dir).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    _say(f"qsec up — data folder: {data}")
+    broker_proc: MosquittoProcess | None = None
+    kits: list = []
+    bridges: dict[str, subprocess.Popen] = {}
+    worker = store = None
+    try:
+        # 1. broker
+        if o.broker:
+            host, port = o.broker
+            if not mqtt_answers(host, port):
+                _say(f"error: no MQTT broker answers on {host}:{port}; drop --broker to let qsec start one")
+                return 2
+        elif not o.own_broker and mqtt_answers("127.0.0.1", 1883):
+            host, port = "127.0.0.1", 1883
+        else:
+            broker_proc = MosquittoProcess(data / "broker").start()
+            host, port = "127.0.0.1", broker_proc.port
+        _say(f"  broker      mqtt://{host}:{port}" + (f"  (private mosquitto, log {broker_proc.log_path})" if broker_proc else ""))
+
+        # 2. store + ingest first, so that nothing waits on it
+        store = Store(data / "qsec.duckdb")
+        store.ensure_campaign(o.campaign, "Démo — Versailles (kits simulés)")
+        worker = IngestWorker(store, IngestSettings(host=host, port=port, client_id=f"qsec-ingest-{o.campaign}",
+                                                    share_group="qsec-ingest"))
+        worker.start()
+        _say(f"  store       {store.path}")
+
+        # 3. kits and 4. bridges
+        if o.kits:
+            kits = start_kits(o.kits, data / "devices", seed=o.seed, rate_hz=o.rate)
+        for i, kit in enumerate(kits):
+            name = kit_name(i)
+            cmd = [sys.executable, "-m", "qsec", "bridge", "run", "--device", name, "--campaign", o.campaign,
+                   "--broker", f"{host}:{port}", "--spool-dir", str(data / "spool" / name),
+                   "--poll-interval", str(1 / o.rate)]
+            for proto, path in kit.paths.items():
+                cmd += ["--sensor", f"{proto}={path}"]
+            logf = open(data / f"bridge-{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+            bridges[name] = subprocess.Popen(cmd, stdout=logf, stderr=logf, start_new_session=True)
+            _say(f"  {name}      bridge pid {bridges[name].pid}, sensors {', '.join(kit.paths)}, log {logf.name}")
+
+        # 5. dashboard
+        server = make_server(store, worker, host=o.host, port=o.port, campaign=o.campaign)
+        _say(f"  dashboard   http://{o.host}:{o.port}   (Ctrl-C to stop)")
+        if o.open_browser:
+            import webbrowser
+
+            webbrowser.open(f"http://{o.host}:{o.port}")
+
+        stop = threading.Event()
+
+        def status() -> None:
+            t0 = time.monotonic()
+            while not stop.wait(1.0):
+                if sys.stdout.isatty():
+                    sys.stdout.write(_status_line(store, worker, bridges))
+                    sys.stdout.flush()
+                if o.duration and time.monotonic() - t0 >= o.duration:
+                    server.should_exit = True
+
+        threading.Thread(target=status, daemon=True).start()
+        signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+        try:
+            server.run()
+        finally:
+            stop.set()
+        _say("\n" + _status_line(store, worker, bridges).strip())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        _say("stopping…")
+        for name, p in bridges.items():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in bridges.values():
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        if worker:
+            time.sleep(0.3)  # let the last messages land
+            worker.stop()
+        for kit in kits:
+            kit.stop()
+        if store:
+            store.close()
+        if broker_proc:
+            broker_proc.stop()
+        _say("stopped.")

@@ -1,0 +1,116 @@
+"""Ingest against the real Mosquitto broker and a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from harness import wait_until
+from ingest.store import Store
+from ingest.worker import IngestSettings, IngestWorker
+from qsec import contract
+
+pytestmark = pytest.mark.broker
+
+
+def _client(host: str, port: int, cid: str = "") -> mqtt.Client:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
+    c.connect(host, port)
+    c.loop_start()
+    return c
+
+
+def _batch(device: str, boot: str, seqs: range, t0: int) -> bytes:
+    recs = tuple(contract.Record(s, t0 + s * 1000, "plantower-pms5003", {"pm2_5": 5.0 + s, "pm10": 9.0 + s}) for s in seqs)
+    return contract.encode_batch(contract.Batch(device, boot, recs))
+
+
+@pytest.fixture
+def worker(tmp_path: Path, broker: tuple[str, int], unique: str):
+    store = Store(tmp_path / "qsec.duckdb")
+    w = IngestWorker(store, IngestSettings(host=broker[0], port=broker[1], client_id=f"test-ingest-{unique}",
+                                           share_group=f"g{unique}", campaign_filter=f"c{unique}", batch_ms=50))
+    w.start()
+    yield w
+    w.stop()
+    store.close()
+
+
+def test_ingest_stores_each_record_once_and_answers_the_device(worker: IngestWorker, broker, unique: str) -> None:
+    campaign, device = f"c{unique}", "kit-01"
+    feedback: list[contract.Feedback] = []
+    pub = _client(*broker)
+    pub.on_message = lambda c, u, m: feedback.append(contract.Feedback.decode(m.payload))
+    pub.subscribe(contract.topic(campaign, device, "ingest"), qos=1)
+    time.sleep(0.2)
+    t0 = int(time.time() * 1000) - 60_000
+    topic = contract.topic(campaign, device)
+    pub.publish(topic, _batch(device, "boot-a", range(0, 50), t0), qos=1).wait_for_publish(5)
+    pub.publish(topic, _batch(device, "boot-a", range(25, 75), t0), qos=1).wait_for_publish(5)  # half repeats
+    pub.publish(topic, _batch(device, "boot-b", range(0, 10), t0), qos=1).wait_for_publish(5)
+
+    cur = worker.store.cursor()
+    wait_until(lambda: cur.execute("SELECT count(*) FROM readings").fetchone()[0] == 85, what="85 records stored")
+    rows = cur.execute("SELECT boot, seq, pm2_5 FROM readings ORDER BY boot, seq").fetchall()
+    assert rows == [("boot-a", s, 5.0 + s) for s in range(75)] + [("boot-b", s, 5.0 + s) for s in range(10)]
+    assert worker.metrics["records_stored"] == 85 and worker.metrics["records_duplicate"] == 25
+
+    def settled() -> dict[str, set[int]]:
+        out: dict[str, set[int]] = {}
+        for f in list(feedback):
+            for b, r in f.settled.items():
+                out.setdefault(b, set()).update(contract.expand(r))
+        return out
+
+    expected = {"boot-a": set(range(75)), "boot-b": set(range(10))}
+    wait_until(lambda: settled() == expected, what="feedback settling every record")
+    assert feedback[-1].highest == {"boot-a": 74, "boot-b": 9}
+    pub.loop_stop()
+
+
+def test_a_bad_record_goes_to_the_dead_letter_table_and_its_batch_is_stored(worker: IngestWorker, broker, unique) -> None:
+    campaign, device = f"c{unique}", "kit-02"
+    t0 = int(time.time() * 1000) - 5000
+    good = [{"seq": s, "t": t0, "sensor": "winsen-mhz19", "values": {"co2": 420.0 + s}} for s in range(3)]
+    bad = {"seq": 3, "t": t0, "sensor": "winsen-mhz19", "values": {"co2": -1}}
+    payload = json.dumps({"v": 1, "boot": "b", "records": [good[0], bad, good[1], good[2]]}).encode()
+    pub = _client(*broker)
+    pub.publish(contract.topic(campaign, device), payload, qos=1).wait_for_publish(5)
+    pub.publish(contract.topic(campaign, device), b"{oops", qos=1).wait_for_publish(5)
+    cur = worker.store.cursor()
+    wait_until(lambda: cur.execute("SELECT count(*) FROM deadletter").fetchone()[0] == 2, what="2 dead letters")
+    assert cur.execute("SELECT seq, co2 FROM readings ORDER BY seq").fetchall() == [(0, 420.0), (1, 421.0), (2, 422.0)]
+    dl = cur.execute("SELECT device, seq, reason, raw FROM deadletter ORDER BY id").fetchall()
+    assert dl[0][:3] == (device, 3, "out_of_range") and json.loads(dl[0][3]) == bad
+    assert dl[1][:3] == (device, None, "bad_json") and dl[1][3] == "{oops"
+    assert worker.deadletter_reasons == {"out_of_range": 1, "bad_json": 1}
+    pub.loop_stop()
+
+
+def test_messages_sent_while_ingest_is_down_are_stored_when_it_comes_back(tmp_path: Path, broker, unique) -> None:
+    """The persistent session (stable client id, clean_start=False) holds what arrives meanwhile."""
+    settings = IngestSettings(host=broker[0], port=broker[1], client_id=f"test-ingest-p-{unique}",
+                              share_group=None, campaign_filter=f"c{unique}", batch_ms=50)
+    store = Store(tmp_path / "qsec.duckdb")
+    first = IngestWorker(store, settings).start()
+    first.stop()
+    pub = _client(*broker)
+    t0 = int(time.time() * 1000) - 60_000
+    for i in range(5):
+        pub.publish(contract.topic(f"c{unique}", "kit-03"), _batch("kit-03", "b", range(i * 10, i * 10 + 10), t0),
+                    qos=1).wait_for_publish(5)
+    second = IngestWorker(store, settings).start()
+    try:
+        cur = store.cursor()
+        wait_until(lambda: cur.execute("SELECT count(*) FROM readings").fetchone()[0] == 50, what="50 queued records")
+        assert cur.execute("SELECT count(DISTINCT seq) FROM readings").fetchone()[0] == 50
+    finally:
+        second.stop()
+        store.close()
+        pub.loop_stop()

@@ -1,0 +1,1 @@
+"""Plantower particulate matter sensors."""

@@ -1,0 +1,1 @@
+"""Winsen gas sensors."""

@@ -66,6 +66,28 @@ def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1,)
 
 
+def create_schema(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """Apply the pending migrations and add a column for every quantity of the table.
+
+    Returns the quantity columns.  Idempotent: run at every start.
+    """
+    con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied TIMESTAMP)")
+    done = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    for version, step in enumerate(MIGRATIONS, start=1):
+        if version in done:
+            continue
+        con.execute("BEGIN")
+        step(con)
+        con.execute("INSERT INTO schema_migrations VALUES (?, now())", [version])
+        con.execute("COMMIT")
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'readings'").fetchall()}
+    for name in QUANTITIES:
+        if name not in have:
+            con.execute(f'ALTER TABLE readings ADD COLUMN "{name}" DOUBLE')
+    return tuple(QUANTITIES)
+
+
 @dataclass(frozen=True)
 class WriteResult:
     inserted: int
@@ -93,29 +115,7 @@ class Store:
         self._db.execute("SET TimeZone = 'UTC'")
         self._write_lock = threading.Lock()
         self._local = threading.local()
-        self._migrate()
-        self.quantity_columns: tuple[str, ...] = self._sync_quantity_columns()
-
-    # ------------------------------------------------------------ schema
-    def _migrate(self) -> None:
-        con = self._db
-        con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied TIMESTAMP)")
-        done = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
-        for version, step in enumerate(MIGRATIONS, start=1):
-            if version in done:
-                continue
-            con.execute("BEGIN")
-            step(con)
-            con.execute("INSERT INTO schema_migrations VALUES (?, now())", [version])
-            con.execute("COMMIT")
-
-    def _sync_quantity_columns(self) -> tuple[str, ...]:
-        have = {r[0] for r in self._db.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'readings'").fetchall()}
-        for name in QUANTITIES:
-            if name not in have:
-                self._db.execute(f'ALTER TABLE readings ADD COLUMN "{name}" DOUBLE')
-        return tuple(QUANTITIES)
+        self.quantity_columns: tuple[str, ...] = create_schema(self._db)
 
     # ------------------------------------------------------------ access
     def cursor(self) -> duckdb.DuckDBPyConnection:

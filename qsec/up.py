@@ -48,10 +48,6 @@ class UpOptions:
     open_browser: bool = False
 
 
-def kit_name(i: int) -> str:
-    return f"kit-{i + 1:02d}"
-
-
 def _say(msg: str) -> None:
     print(msg, flush=True)
 
@@ -79,8 +75,16 @@ def make_server(store, worker, *, host: str, port: int, campaign: str | None):  
     app = create_app(store.new_cursor, hub, campaign=campaign, title="qsec")
     app.state.ingest = worker
     app.state.store = store
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    return uvicorn.Server(config)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    server.hub = hub  # type: ignore[attr-defined]  # closed on shutdown: open event streams end at once
+    return server
+
+
+def request_exit(server) -> None:  # noqa: ANN001
+    """Ask uvicorn to stop, ending the live event streams first (they never end by themselves)."""
+    server.hub.close()
+    server.should_exit = True
 
 
 def serve_forever(store, worker, *, host: str, port: int, campaign: str | None) -> None:  # noqa: ANN001
@@ -135,8 +139,8 @@ def run_up(o: UpOptions) -> int:
         # 3. kits and 4. bridges
         if o.kits:
             kits = start_kits(o.kits, data / "devices", seed=o.seed, rate_hz=o.rate)
-        for i, kit in enumerate(kits):
-            name = kit_name(i)
+        for kit in kits:
+            name = kit.name
             cmd = [sys.executable, "-m", "qsec", "bridge", "run", "--device", name, "--campaign", o.campaign,
                    "--broker", f"{host}:{port}", "--spool-dir", str(data / "spool" / name),
                    "--poll-interval", str(1 / o.rate)]
@@ -144,7 +148,7 @@ def run_up(o: UpOptions) -> int:
                 cmd += ["--sensor", f"{proto}={path}"]
             logf = open(data / f"bridge-{name}.log", "ab")  # noqa: SIM115 (closed with the process)
             bridges[name] = subprocess.Popen(cmd, stdout=logf, stderr=logf, start_new_session=True)
-            _say(f"  {name}      bridge pid {bridges[name].pid}, sensors {', '.join(kit.paths)}, log {logf.name}")
+            _say(f"  {name:<11s} bridge pid {bridges[name].pid}, sensors {', '.join(kit.paths)}, log {logf.name}")
 
         # 5. dashboard
         server = make_server(store, worker, host=o.host, port=o.port, campaign=o.campaign)
@@ -163,18 +167,18 @@ def run_up(o: UpOptions) -> int:
                     sys.stdout.write(_status_line(store, worker, bridges))
                     sys.stdout.flush()
                 if o.duration and time.monotonic() - t0 >= o.duration:
-                    server.should_exit = True
+                    request_exit(server)
 
         threading.Thread(target=status, daemon=True).start()
-        signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+        signal.signal(signal.SIGTERM, lambda *_: request_exit(server))
         try:
             server.run()
         finally:
             stop.set()
         _say("\n" + _status_line(store, worker, bridges).strip())
         return 0
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # Ctrl-C is how a person stops it: a clean stop, not an error
+        return 0
     finally:
         _say("stopping…")
         for name, p in bridges.items():

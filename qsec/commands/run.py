@@ -1,0 +1,158 @@
+"""`qsec up`, `qsec serve`, `qsec ingest`, `qsec simulate`: running the pipeline."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from qsec.commands import CONTEXT, hostport
+from qsec.config import default_data_dir
+
+
+# ---------------------------------------------------------------- up
+@click.command(context_settings=CONTEXT)
+@click.option("--kits", default=3, show_default=True, type=click.IntRange(0, 50), help="Simulated sensor kits.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Dashboard HTTP port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Dashboard address (0.0.0.0 for the LAN).")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the store, spools and broker files live [default: ./data or $QSEC_DATA].")
+@click.option("--broker", default=None, metavar="HOST:PORT",
+              help="Use this MQTT broker [default: 127.0.0.1:1883 if it answers, else a private mosquitto].")
+@click.option("--own-broker", is_flag=True, help="Always start a private mosquitto on a free port.")
+@click.option("--campaign", default="demo-versailles", show_default=True, help="Campaign id of the simulated kits.")
+@click.option("--rate", default=1.0, show_default=True, type=click.FloatRange(0.1, 50), help="Sensor rate [Hz].")
+@click.option("--seed", default=2026, show_default=True, help="Seed of the simulated routes and values.")
+@click.option("--duration", default=None, type=click.FloatRange(1), help="Stop by itself after this many seconds.")
+@click.option("--open-browser/--no-open-browser", default=False, help="Open the dashboard in a browser.")
+def up(**opts: object) -> None:
+    """Run the whole pipeline: broker, simulated kits, bridges, ingest, live dashboard.
+
+    \b
+    Each kit is a Plantower PMS5003, a Winsen MH-Z19 and an NMEA GPS on
+    pseudo-terminals, walking or cycling through Versailles. One bridge per
+    kit reads them with pyserial, spools and publishes over MQTT; ingest
+    stores into one DuckDB file; the dashboard shows it live.
+    Ctrl-C stops everything; run it again to carry on with the same store.
+
+    \b
+    Examples:
+        qsec up
+        qsec up --kits 5 --port 8080 --data-dir /srv/qsec
+    """
+    from qsec.up import UpOptions, run_up
+
+    o = dict(opts)
+    o["data_dir"] = o["data_dir"] or default_data_dir()
+    o["broker"] = hostport(o["broker"]) if o["broker"] else None
+    sys.exit(run_up(UpOptions(**o)))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- serve / ingest
+def _store_and_worker(data_dir: Path, broker: str, client_id: str, share_group: str):
+    from ingest.store import Store
+    from ingest.worker import IngestSettings, IngestWorker
+
+    host, port = hostport(broker)
+    store = Store(Path(data_dir) / "qsec.duckdb")
+    worker = IngestWorker(store, IngestSettings(host=host, port=port, client_id=client_id, share_group=share_group))
+    return store, worker
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Store folder [default: ./data].")
+@click.option("--broker", default="127.0.0.1:1883", show_default=True, metavar="HOST:PORT")
+@click.option("--client-id", default="qsec-ingest-1", show_default=True,
+              help="Stable MQTT client id: the persistent session that holds unacknowledged messages.")
+@click.option("--share-group", default="qsec-ingest", show_default=True, help="MQTT 5 shared-subscription group.")
+def ingest(data_dir: Path | None, broker: str, client_id: str, share_group: str) -> None:
+    """Store readings from the broker, exactly once, without a dashboard.
+
+    \b
+    Example:
+        qsec ingest --broker 127.0.0.1:1883 --data-dir /srv/qsec
+    """
+    import signal
+    import threading
+
+    store, worker = _store_and_worker(data_dir or default_data_dir(), broker, client_id, share_group)
+    try:
+        worker.start()
+    except ConnectionError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"ingest: storing into {store.path} from {broker}; Ctrl-C to stop")
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.stop()
+        store.close()
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Store folder [default: ./data].")
+@click.option("--broker", default="127.0.0.1:1883", show_default=True, metavar="HOST:PORT")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--campaign", default=None, help="Show only this campaign.")
+def serve(data_dir: Path | None, broker: str, port: int, host: str, campaign: str | None) -> None:
+    """Serve the dashboard and API, with ingest in the same process (it owns the DuckDB file).
+
+    \b
+    Example:
+        qsec serve --broker 127.0.0.1:1883 --port 8000
+    """
+    from qsec.up import serve_forever
+
+    store, worker = _store_and_worker(data_dir or default_data_dir(), broker, "qsec-ingest-1", "qsec-ingest")
+    try:
+        worker.start()
+    except ConnectionError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        serve_forever(store, worker, host=host, port=port, campaign=campaign)
+    finally:
+        worker.stop()
+        store.close()
+
+
+# ---------------------------------------------------------------- simulate
+@click.command(context_settings=CONTEXT)
+@click.option("--kits", default=3, show_default=True, type=click.IntRange(1, 50))
+@click.option("--device-dir", type=click.Path(path_type=Path), default=Path("data/devices"), show_default=True,
+              help="Where the stable serial-port links of the simulated sensors are made.")
+@click.option("--rate", default=1.0, show_default=True, type=click.FloatRange(0.1, 50), help="Frames per second.")
+@click.option("--seed", default=2026, show_default=True)
+def simulate(kits: int, device_dir: Path, rate: float, seed: int) -> None:
+    """Simulated sensor kits on pseudo-terminals, for a bridge to read.
+
+    \b
+    Example (then point `qsec bridge run --sensor pms5003=data/devices/kit01-pms5003 …` at them):
+        qsec simulate --kits 2
+    """
+    import signal
+    import threading
+
+    from firmware_bridge.simulator import start_kits
+
+    running = start_kits(kits, device_dir, seed=seed, rate_hz=rate)
+    for kit in running:
+        for proto, path in kit.paths.items():
+            click.echo(f"{kit.name}  {proto:8s} {path}")
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for kit in running:
+            kit.stop()
+
+
+
+COMMANDS = [up, serve, ingest, simulate]

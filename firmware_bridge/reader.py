@@ -11,6 +11,10 @@ the I/O around them, one reader per serial port:
   byte stream like pushed frames (a late reply is still read);
 - ``line`` protocols (NMEA 0183) send CR/LF-terminated sentences.
 
+A protocol may list ``INIT_COMMANDS`` (bytes written once after each open:
+start measurement, switch mode, self-calibration off).  A frame its decoder
+calls ``Unsupported`` (an acknowledgement) is counted as ignored.
+
 A port that disappears (a USB serial adapter unplugged: pyserial raises
 ``SerialException``, see ENV-NOTES "pseudo-terminals") is reopened with
 exponential backoff, by its path (use a stable ``/dev/serial/by-id/…`` or
@@ -28,7 +32,7 @@ from typing import Callable
 import serial
 
 from firmware_bridge.sensors import PROTOCOLS, serial_settings
-from firmware_bridge.sensors.base import Observation, SensorError
+from firmware_bridge.sensors.base import NoFix, Observation, SensorError, Unsupported, WarmingUp
 
 log = logging.getLogger("qsec.bridge.reader")
 
@@ -43,6 +47,7 @@ class ReaderStats:
     reopens: int = 0
     bytes_read: int = 0
     resync_bytes: int = 0
+    ignored: int = 0  # frames decoded as Unsupported: acknowledgements, unused sentences
 
 
 class SerialReader:
@@ -100,17 +105,22 @@ class SerialReader:
     def _emit(self, decode: Callable[[bytes], Observation], data: bytes) -> None:
         try:
             obs = decode(data)
-        except SensorError as exc:
-            if type(exc).__name__ in ("WarmingUp", "NoFix"):
-                self.stats.waits += 1
-            else:
-                self.stats.frame_errors += 1
+        except (WarmingUp, NoFix):
+            self.stats.waits += 1
+            return
+        except Unsupported:  # a command acknowledgement, a sentence we do not use
+            self.stats.ignored += 1
+            return
+        except SensorError:
+            self.stats.frame_errors += 1
             return
         self.stats.observations += 1
         self.sink(obs)
 
     # ------------------------------------------------------------ per kind
     def _loop(self, ser: serial.Serial) -> None:
+        for command in getattr(self.proto, "INIT_COMMANDS", ()):  # e.g. start measurement, ABC off
+            ser.write(command)
         if getattr(self.proto, "KIND", "stream") == "line":
             self._lines(ser)
         else:

@@ -210,6 +210,11 @@ class Store:
         return WriteResult(inserted=len(new_keys), duplicates=len(rows) - len(new_keys)), new_keys
 
     # ------------------------------------------------------------ reads used by ingest and status
+    def seq_tallies(self) -> list[tuple[str, str, int, int]]:
+        """``(device, boot, max(seq), count)`` for every boot: the seed of gap accounting."""
+        return [tuple(r) for r in self.cursor().execute(
+            "SELECT device, boot, max(seq), count(*) FROM readings GROUP BY device, boot").fetchall()]
+
     def highest_seq(self, device: str) -> dict[str, int]:
         return dict(self.cursor().execute(
             "SELECT boot, max(seq) FROM readings WHERE device = ? GROUP BY boot", [device]).fetchall())

@@ -26,13 +26,14 @@ paho-mqtt 2.x API: https://eclipse.dev/paho/files/paho.mqtt.python/html/client.h
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -41,8 +42,36 @@ from paho.mqtt.properties import Properties
 
 from qsec import contract
 from ingest.store import DeadLetter, Store
+from ingest.tracking import SeqTracker
 
 log = logging.getLogger("qsec.ingest")
+
+SYS_DROPPED = "$SYS/broker/publish/messages/dropped"  # Mosquitto: QoS 1/2 messages dropped (queue limits)
+LAG_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0, float("inf"))
+
+
+class LagHistogram:
+    """Measurement-to-commit lag [s] in fixed buckets (cumulative, Prometheus style)."""
+
+    def __init__(self, buckets: tuple[float, ...] = LAG_BUCKETS):
+        self.buckets = buckets
+        self.counts = [0] * len(buckets)
+        self.total = 0.0
+        self.n = 0
+
+    def observe_many(self, values: Iterable[float]) -> None:
+        for v in values:
+            self.counts[bisect.bisect_left(self.buckets, v)] += 1
+            self.total += v
+            self.n += 1
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        out, acc = [], 0
+        for b, c in zip(self.buckets, self.counts):
+            acc += c
+            out.append((b, acc))
+        return out
+
 
 CommitListener = Callable[[list[tuple[str, str, contract.Record]]], None]
 
@@ -87,7 +116,11 @@ class IngestWorker:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
-        self._highest: dict[str, dict[str, int]] = {}
+        self.tracker = SeqTracker()
+        self.tracker.seed(store.seq_tallies())
+        self.lag = LagHistogram()
+        self.bridges: dict[str, dict] = {}  # device -> its last retained status message
+        self.broker_dropped: int | None = None  # Mosquitto's $SYS count of dropped messages
         self._known_devices: set[str] = set()
         self._campaign_start: dict[str, int | None] = {}
         self.last_commit_lag_ms: float | None = None
@@ -113,7 +146,11 @@ class IngestWorker:
             self.metrics["connect_refused"] += 1
             return
         self.metrics["connects"] += 1
-        client.subscribe(contract.subscription(self.settings.campaign_filter, share_group=self.settings.share_group), qos=1)
+        client.subscribe([
+            (contract.subscription(self.settings.campaign_filter, share_group=self.settings.share_group), 1),
+            (contract.subscription(self.settings.campaign_filter, kind="status"), 1),  # every worker sees every kit
+            (SYS_DROPPED, 0),
+        ])
         self._connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
@@ -123,11 +160,28 @@ class IngestWorker:
             log.warning("ingest: lost the broker (%s); paho reconnects", reason_code)
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+        if msg.topic == SYS_DROPPED:
+            self.broker_dropped = int(msg.payload or 0)
+            return
+        if msg.topic.endswith("/status"):
+            self._on_status(msg)
+            client.ack(msg.mid, msg.qos)
+            return
         with self._cond:
             self._inbox.append(_Pending(msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
             self.metrics["messages_received"] += 1
             if len(self._inbox) * 50 >= self.settings.batch_records:
                 self._cond.notify()
+
+    def _on_status(self, msg: mqtt.MQTTMessage) -> None:
+        try:
+            device = contract.parse_topic(msg.topic).device
+            doc = json.loads(msg.payload)
+        except (contract.ContractError, ValueError):
+            self.metrics["status_unreadable"] += 1
+            return
+        if isinstance(doc, dict):
+            self.bridges[device] = doc
 
     # ------------------------------------------------------------ life cycle
     def start(self, wait: float = 10.0) -> "IngestWorker":
@@ -192,7 +246,6 @@ class IngestWorker:
             self.store.ensure_campaign(campaign)
             self.store.ensure_device(device, campaign)
         self._known_devices.add(device)
-        self._highest[device] = self.store.highest_seq(device)
 
     def process(self, work: list[_Pending]) -> None:
         """Validate, commit, acknowledge and answer a group of messages."""
@@ -240,16 +293,14 @@ class IngestWorker:
         if rows:
             self.last_commit_lag_ms = now_ms - min(r.t for *_, r in rows)
         new_set = set(new_keys)
-        for device, boot, seq in new_keys:
-            hb = self._highest.setdefault(device, {})
-            if seq > hb.get(boot, -1):
-                hb[boot] = seq
+        self.tracker.add(new_keys)
+        self.lag.observe_many((now_ms - r.t) / 1000 for c, d, b, r in rows if (d, b, r.seq) in new_set)
         per_device_new: Counter[str] = Counter(d for d, _, _ in new_keys)
         per_device_all: Counter[str] = Counter(d for _, d, _, _ in rows)
         for device, (campaign, settled, refused) in answer.items():
             fb = contract.Feedback(
                 device=device, settled={b: contract.ranges(s) for b, s in settled.items()},
-                highest=dict(self._highest.get(device, {})), accepted=per_device_new[device],
+                highest=self.tracker.highest(device), accepted=per_device_new[device],
                 duplicates=per_device_all[device] - per_device_new[device], refused=refused[:50], t=now_ms)
             self.client.publish(contract.topic(campaign, device, "ingest"), fb.encode(), qos=1)
         committed = [(c, d, r) for c, d, b, r in rows if (d, b, r.seq) in new_set]
@@ -266,4 +317,6 @@ class IngestWorker:
         out["deadletter_by_reason"] = dict(self.deadletter_reasons)
         out["connected"] = self.connected
         out["last_commit_lag_ms"] = self.last_commit_lag_ms
+        out["missing_by_device"] = self.tracker.missing_by_device()
+        out["broker_dropped"] = self.broker_dropped
         return out

@@ -70,9 +70,23 @@ def make_server(store, worker, *, host: str, port: int, campaign: str | None):  
     from dashboards.app import create_app
     from dashboards.live import LiveHub
 
+    from fastapi.responses import JSONResponse, Response
+
+    from ingest.metrics import QsecCollector, render, status
+
     hub = LiveHub()
     worker.listeners.append(live_event_forwarder(hub))
     app = create_app(store.new_cursor, hub, campaign=campaign, title="qsec")
+    collector = QsecCollector(worker, hub=hub)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(render(collector), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/api/status", summary="Counters of ingest, kits and screens (as `qsec status` shows them)")
+    def api_status() -> JSONResponse:
+        return JSONResponse(status(worker, hub))
+
     app.state.ingest = worker
     app.state.store = store
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)

@@ -76,6 +76,17 @@ def test_qsec_up_shows_three_live_kits_and_a_second_run_carries_on(tmp_path: Pat
             page.screenshot(path=str(shot / "qsec-up.png"))
             browser.close()
         assert outside == [] and errors == []
+
+        def kits_online() -> str | None:
+            text = httpx.get(f"{url}/metrics", timeout=5).text
+            return text if all(f'qsec_bridge_online{{device="kit0{i}"}} 1.0' in text for i in (1, 2, 3)) else None
+
+        metrics = wait_until(kits_online, timeout=20, interval=0.5, what="3 kits online in /metrics")
+        stored = float(re.search(r"^qsec_ingest_records_stored_total (\S+)$", metrics, re.M).group(1))
+        assert stored > 0 and 'qsec_bridge_spool_dropped_total{device="kit01"} 0.0' in metrics
+        shown = subprocess.run([sys.executable, "-m", "qsec", "status", "--url", url], capture_output=True, text=True,
+                               timeout=30)
+        assert shown.returncode == 0 and f"live from {url}" in shown.stdout and "kit02" in shown.stdout, shown.stdout
     finally:
         out = _stop(proc)
     assert proc.returncode == 0, out

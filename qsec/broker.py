@@ -36,15 +36,18 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def mqtt_answers(host: str, port: int, timeout: float = 2.0) -> bool:
-    """True when an MQTT broker accepts an anonymous MQTT 3.1.1 CONNECT (CONNACK code 0)."""
+def mqtt_answers(host: str, port: int, timeout: float = 2.0, *, refusal_counts: bool = False) -> bool:
+    """True when an MQTT broker accepts an anonymous MQTT 3.1.1 CONNECT (CONNACK code 0).
+
+    With ``refusal_counts``, any CONNACK will do (a broker with access control answers "not authorised").
+    """
     connect = bytes([0x10, 12, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 10, 0, 0])  # clean session, keepalive 10, empty id
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
             s.sendall(connect)
             ack = s.recv(4)
             s.sendall(bytes([0xE0, 0]))  # DISCONNECT
-            return len(ack) == 4 and ack[0] == 0x20 and ack[3] == 0
+            return len(ack) == 4 and ack[0] == 0x20 and (refusal_counts or ack[3] == 0)
     except OSError:
         return False
 
@@ -138,7 +141,7 @@ class MosquittoProcess:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
                 raise RuntimeError(f"mosquitto exited at start (code {self.proc.returncode}): {err.strip()} "
                                    f"— see {self.log_path}")
-            if mqtt_answers(self.config.host, self.port):
+            if mqtt_answers(self.config.host, self.port, refusal_counts=True):
                 return self
             time.sleep(0.05)
         self.stop()

@@ -176,38 +176,52 @@ class Store:
 
     def write(self, rows: Sequence[tuple[str, str, str, contract.Record]], dead: Iterable[DeadLetter] = (),
               received_ms: int | None = None) -> tuple[WriteResult, list[tuple[str, str, int]]]:
-        """Store records idempotently and dead letters, in one transaction.
+        """Store ``(campaign, device, boot, record)`` rows idempotently, and dead letters, in one transaction.
 
         Returns the counts and the keys ``(device, boot, seq)`` that were new.
         """
         received_ms = received_ms if received_ms is not None else int(time.time() * 1000)
+        return self.write_table(self.to_arrow(rows, received_ms) if rows else None, dead, received_ms)
+
+    def write_table(self, batch: pa.Table | None, dead: Iterable[DeadLetter] = (),
+                    received_ms: int | None = None) -> tuple[WriteResult, list[tuple[str, str, int]]]:
+        """Store a wide Arrow table of records and dead letters, in one transaction.
+
+        ``batch`` has the key columns and any subset of the quantity columns.
+        """
+        received_ms = received_ms if received_ms is not None else int(time.time() * 1000)
         dead = list(dead)
+        n = 0 if batch is None else batch.num_rows
         cur = self.cursor()
         with self._write_lock:
             cur.execute("BEGIN")
             try:
                 new_keys: list[tuple[str, str, int]] = []
-                if rows:
-                    batch = self.to_arrow(rows, received_ms)  # noqa: F841  (read by DuckDB by name)
-                    cols = ", ".join(f'"{c}"' for c in (*_KEY_COLS, *self.quantity_columns))
+                if n:
+                    # a table may carry only some quantity columns: the others are NULL
+                    cols = ", ".join(f'"{c}"' for c in batch.column_names)
+                    cur.register("incoming_batch", batch)
                     new_keys = [tuple(k) for k in cur.execute(
-                        f"INSERT INTO readings ({cols}) SELECT {cols} FROM batch "
+                        f"INSERT INTO readings ({cols}) SELECT {cols} FROM incoming_batch "
                         "ON CONFLICT DO NOTHING RETURNING device, boot, seq").fetchall()]
+                    cur.unregister("incoming_batch")
                 if dead:
                     dl = pa.table({
                         "received": pa.array([received_ms] * len(dead), pa.int64()).cast(pa.timestamp("ms")),
                         "topic": [d.topic for d in dead], "device": [d.device for d in dead],
                         "boot": [d.boot for d in dead], "seq": pa.array([d.seq for d in dead], pa.int64()),
                         "reason": [d.reason for d in dead], "detail": [d.detail for d in dead],
-                        "raw": [d.raw for d in dead]})  # noqa: F841
+                        "raw": [d.raw for d in dead]})
+                    cur.register("incoming_dead", dl)
                     cur.execute("INSERT INTO deadletter (received, topic, device, boot, seq, reason, detail, raw) "
-                                "SELECT * FROM dl")
+                                "SELECT * FROM incoming_dead")
+                    cur.unregister("incoming_dead")
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
         # A key repeated within the batch, or already stored, is a duplicate.
-        return WriteResult(inserted=len(new_keys), duplicates=len(rows) - len(new_keys)), new_keys
+        return WriteResult(inserted=len(new_keys), duplicates=n - len(new_keys)), new_keys
 
     # ------------------------------------------------------------ reads used by ingest and status
     def seq_tallies(self) -> list[tuple[str, str, int, int]]:

@@ -41,6 +41,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from qsec import contract
+import pyarrow as pa
+
+from ingest import fastpath
 from ingest.store import DeadLetter, Store
 from ingest.tracking import SeqTracker
 
@@ -250,10 +253,8 @@ class IngestWorker:
     def process(self, work: list[_Pending]) -> None:
         """Validate, commit, acknowledge and answer a group of messages."""
         now_ms = int(self.clock() * 1000)
-        rows: list[tuple[str, str, str, contract.Record]] = []
         dead: list[DeadLetter] = []
-        # per device: (campaign, {boot: set(seq)}, refused list)
-        answer: dict[str, tuple[str, dict[str, set[int]], list[dict]]] = {}
+        msgs: list[fastpath.Message] = []
         for m in work:
             try:
                 tp = contract.parse_topic(m.topic)
@@ -261,26 +262,26 @@ class IngestWorker:
                 dead.append(DeadLetter(m.topic, exc.reason, str(exc), m.payload.decode("utf-8", "replace")))
                 continue
             self._register(tp.campaign, tp.device)
-            campaign, settled, refused = answer.setdefault(tp.device, (tp.campaign, defaultdict(set), []))
-            try:
-                dec = contract.decode_batch(m.payload, device=tp.device, now_ms=now_ms,
-                                            not_before_ms=self._not_before(tp.campaign), limits=self.settings.limits)
-            except contract.ContractError as exc:
-                dead.append(DeadLetter(m.topic, exc.reason, str(exc), m.payload.decode("utf-8", "replace"), tp.device))
-                refused.append({"seq": None, "reason": exc.reason, "detail": str(exc)})
-                continue
-            self.metrics["records_received"] += len(dec.records) + len(dec.refused)
-            for rec in dec.records:
-                rows.append((tp.campaign, tp.device, dec.boot, rec))
-                settled[dec.boot].add(rec.seq)
-            for raw, exc in dec.refused:
-                dead.append(DeadLetter(m.topic, exc.reason, str(exc), json.dumps(raw, ensure_ascii=False),
-                                       tp.device, dec.boot, exc.seq))
-                refused.append({"seq": exc.seq, "reason": exc.reason, "detail": str(exc)})
-                if exc.seq is not None:
-                    settled[dec.boot].add(exc.seq)
+            msgs.append(fastpath.Message(tp.campaign, tp.device, m.payload, m.topic))
+        fast, slow = fastpath.screen(msgs, now_ms=now_ms, limits=self.settings.limits,
+                                     not_before={c: self._not_before(c) for c in {m.campaign for m in msgs}})
+        # (campaign, device, boot, Record) of every record to store, for feedback, lag and screens
+        rows: list[tuple[str, str, str, contract.Record]] = [
+            (c, d, b, contract.Record(r["seq"], r["t"], r["sensor"], r["values"], r.get("flags", 0)))
+            for c, d, b, r in zip(fast.campaign, fast.device, fast.boot, fast.records)]
+        answer: dict[str, tuple[str, dict[str, set[int]], list[dict]]] = {
+            m.device: (m.campaign, defaultdict(set), []) for m in msgs}
+        slow_rows = self._decode_exactly([msgs[i] for i in slow], now_ms, dead, answer)
+        rows.extend(slow_rows)
+        self.metrics["records_received"] += len(rows)
+        for _, d, b, r in rows:
+            answer[d][1][b].add(r.seq)
 
-        result, new_keys = self.store.write(rows, dead, received_ms=now_ms)
+        table = fastpath.to_arrow(fast, self.store.quantity_columns, now_ms) if len(fast) else None
+        if slow_rows:
+            extra = self.store.to_arrow(slow_rows, now_ms)
+            table = extra if table is None else pa.concat_tables([table, extra])
+        result, new_keys = self.store.write_table(table, dead, received_ms=now_ms)
         # Committed: now, and only now, acknowledge to the broker.
         for m in work:
             self.client.ack(m.mid, m.qos)
@@ -290,11 +291,15 @@ class IngestWorker:
         self.metrics["deadletter"] += len(dead)
         for d in dead:
             self.deadletter_reasons[d.reason] += 1
-        if rows:
-            self.last_commit_lag_ms = now_ms - min(r.t for *_, r in rows)
-        new_set = set(new_keys)
         self.tracker.add(new_keys)
-        self.lag.observe_many((now_ms - r.t) / 1000 for c, d, b, r in rows if (d, b, r.seq) in new_set)
+        if result.duplicates:
+            new_set = set(new_keys)
+            committed = [(c, d, r) for c, d, b, r in rows if (d, b, r.seq) in new_set]
+        else:
+            committed = [(c, d, r) for c, d, _, r in rows]
+        if committed:
+            self.lag.observe_many((now_ms - r.t) / 1000 for _, _, r in committed)
+            self.last_commit_lag_ms = now_ms - min(r.t for _, _, r in committed)
         per_device_new: Counter[str] = Counter(d for d, _, _ in new_keys)
         per_device_all: Counter[str] = Counter(d for _, d, _, _ in rows)
         for device, (campaign, settled, refused) in answer.items():
@@ -303,13 +308,36 @@ class IngestWorker:
                 highest=self.tracker.highest(device), accepted=per_device_new[device],
                 duplicates=per_device_all[device] - per_device_new[device], refused=refused[:50], t=now_ms)
             self.client.publish(contract.topic(campaign, device, "ingest"), fb.encode(), qos=1)
-        committed = [(c, d, r) for c, d, b, r in rows if (d, b, r.seq) in new_set]
         for listener in self.listeners:
             try:
                 listener(committed)
             except Exception:  # a broken screen must not stop ingest
                 log.exception("ingest: a commit listener failed")
                 self.metrics["listener_errors"] += 1
+
+    def _decode_exactly(self, msgs: list[fastpath.Message], now_ms: int, dead: list[DeadLetter],
+                        answer: dict[str, tuple[str, dict[str, set[int]], list[dict]]]
+                        ) -> list[tuple[str, str, str, contract.Record]]:
+        """The record-by-record path, for messages the bulk screen sent back: precise reasons, nothing lost."""
+        rows: list[tuple[str, str, str, contract.Record]] = []
+        for m in msgs:
+            _, settled, refused = answer[m.device]
+            try:
+                dec = contract.decode_batch(m.payload, device=m.device, now_ms=now_ms,
+                                            not_before_ms=self._not_before(m.campaign), limits=self.settings.limits)
+            except contract.ContractError as exc:
+                dead.append(DeadLetter(m.topic, exc.reason, str(exc), m.payload.decode("utf-8", "replace"), m.device))
+                refused.append({"seq": None, "reason": exc.reason, "detail": str(exc)})
+                continue
+            self.metrics["records_received"] += len(dec.refused)
+            rows.extend((m.campaign, m.device, dec.boot, rec) for rec in dec.records)
+            for raw, exc in dec.refused:
+                dead.append(DeadLetter(m.topic, exc.reason, str(exc), json.dumps(raw, ensure_ascii=False),
+                                       m.device, dec.boot, exc.seq))
+                refused.append({"seq": exc.seq, "reason": exc.reason, "detail": str(exc)})
+                if exc.seq is not None:
+                    settled[dec.boot].add(exc.seq)
+        return rows
 
     def snapshot(self) -> dict[str, object]:
         """Counters for ``qsec status`` and ``/metrics``."""

@@ -45,8 +45,12 @@ python_env() {
   if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then return 0; fi
   echo "==> creating the virtual environment in .venv and installing qsec"
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-  "$VENV/bin/python" -m pip install -q -e ".[test]"
+  local log="$VENV/install.log"
+  if ! { "$VENV/bin/python" -m pip install --upgrade pip && "$VENV/bin/python" -m pip install -e ".[test]"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "installing qsec failed; the whole log is in $log" >&2
+    exit 1
+  fi
   echo "$want" > "$STAMP"
 }
 

@@ -21,11 +21,12 @@ need_python() {
 }
 
 system_packages() {
-  # Debian packages qsec runs against: the Mosquitto broker and Chromium (for the browser tests).
+  # Debian packages qsec runs against: the Mosquitto broker; for the tests also Chromium and VictoriaMetrics.
   local missing=()
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
   if [ "${1:-}" = test ]; then
     [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -x /usr/bin/victoria-metrics ] || missing+=(victoria-metrics)  # an InfluxDB-compatible server for the mirror's tests
   fi
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

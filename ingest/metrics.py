@@ -116,7 +116,8 @@ def render(collector: QsecCollector) -> bytes:
     return generate_latest(registry)
 
 
-def status(worker: IngestWorker, hub: Any = None) -> dict[str, Any]:
+def status(worker: IngestWorker, hub: Any = None,
+           mirror_metrics: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
     """The same figures as a JSON-friendly dict, for ``qsec status`` and ``/api/status``."""
     snap = worker.snapshot()
     snap["bridges"] = {d: {"state": doc.get("state"), "spool": doc.get("spool"), "t": doc.get("t")}
@@ -124,4 +125,6 @@ def status(worker: IngestWorker, hub: Any = None) -> dict[str, Any]:
     snap["store"] = worker.store.counts()
     if hub is not None:
         snap["dashboard"] = {"screens": hub.subscribers, "events_dropped": hub.dropped}
+    if mirror_metrics is not None:
+        snap["mirror"] = mirror_metrics()
     return snap

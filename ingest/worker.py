@@ -76,7 +76,8 @@ class LagHistogram:
         return out
 
 
-CommitListener = Callable[[list[tuple[str, str, contract.Record]]], None]
+# A commit listener gets the newly stored records as (campaign, device, boot, record).
+CommitListener = Callable[[list[tuple[str, str, str, contract.Record]]], None]
 
 
 @dataclass
@@ -294,12 +295,12 @@ class IngestWorker:
         self.tracker.add(new_keys)
         if result.duplicates:
             new_set = set(new_keys)
-            committed = [(c, d, r) for c, d, b, r in rows if (d, b, r.seq) in new_set]
+            committed = [row for row in rows if (row[1], row[2], row[3].seq) in new_set]
         else:
-            committed = [(c, d, r) for c, d, _, r in rows]
+            committed = rows
         if committed:
-            self.lag.observe_many((now_ms - r.t) / 1000 for _, _, r in committed)
-            self.last_commit_lag_ms = now_ms - min(r.t for _, _, r in committed)
+            self.lag.observe_many((now_ms - r.t) / 1000 for *_, r in committed)
+            self.last_commit_lag_ms = now_ms - min(r.t for *_, r in committed)
         per_device_new: Counter[str] = Counter(d for d, _, _ in new_keys)
         per_device_all: Counter[str] = Counter(d for _, d, _, _ in rows)
         for device, (campaign, settled, refused) in answer.items():

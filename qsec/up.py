@@ -29,6 +29,7 @@ from pathlib import Path
 
 from qsec import contract
 from qsec.broker import MosquittoProcess, mqtt_answers
+from qsec.pipeline import MirrorOptions, Pipeline, build
 
 log = logging.getLogger("qsec.up")
 
@@ -46,6 +47,7 @@ class UpOptions:
     seed: int = 2026
     duration: float | None = None
     open_browser: bool = False
+    influx: dict | None = None  # --influx-url/--influx-token/--influx-org/--influx-bucket
 
 
 def _say(msg: str) -> None:
@@ -55,16 +57,17 @@ def _say(msg: str) -> None:
 def live_event_forwarder(hub):  # noqa: ANN001, ANN201
     """An ingest commit listener that pushes each new record to the dashboard hub."""
 
-    def forward(committed: list[tuple[str, str, contract.Record]]) -> None:
-        for campaign, device, rec in committed:
+    def forward(committed: list[tuple[str, str, str, contract.Record]]) -> None:
+        for campaign, device, _boot, rec in committed:
             hub.publish({"campaign": campaign, "device": device, "sensor": rec.sensor, "t": rec.t,
                          "values": dict(rec.values)})
 
     return forward
 
 
-def make_server(store, worker, *, host: str, port: int, campaign: str | None):  # noqa: ANN001, ANN201
+def make_server(pipeline: Pipeline, *, host: str, port: int, campaign: str | None):  # noqa: ANN201
     """The dashboard app wired to the store and to ingest's commits, as a uvicorn server."""
+    store, worker, mirror = pipeline.store, pipeline.worker, pipeline.mirror
     import uvicorn
 
     from dashboards.app import create_app
@@ -77,7 +80,8 @@ def make_server(store, worker, *, host: str, port: int, campaign: str | None):  
     hub = LiveHub()
     worker.listeners.append(live_event_forwarder(hub))
     app = create_app(store.new_cursor, hub, campaign=campaign, title="qsec")
-    collector = QsecCollector(worker, hub=hub)
+    mirror_metrics = mirror.metrics if mirror is not None else None
+    collector = QsecCollector(worker, hub=hub, mirror_metrics=mirror_metrics)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -85,7 +89,7 @@ def make_server(store, worker, *, host: str, port: int, campaign: str | None):  
 
     @app.get("/api/status", summary="Counters of ingest, kits and screens (as `qsec status` shows them)")
     def api_status() -> JSONResponse:
-        return JSONResponse(status(worker, hub))
+        return JSONResponse(status(worker, hub, mirror_metrics))
 
     app.state.ingest = worker
     app.state.store = store
@@ -101,13 +105,13 @@ def request_exit(server) -> None:  # noqa: ANN001
     server.should_exit = True
 
 
-def serve_forever(store, worker, *, host: str, port: int, campaign: str | None) -> None:  # noqa: ANN001
-    server = make_server(store, worker, host=host, port=port, campaign=campaign)
+def serve_forever(pipeline: Pipeline, *, host: str, port: int, campaign: str | None) -> None:
+    server = make_server(pipeline, host=host, port=port, campaign=campaign)
     print(f"dashboard: http://{host}:{port}", flush=True)
     server.run()
 
 
-def _status_line(store, worker, bridges: dict[str, subprocess.Popen]) -> str:  # noqa: ANN001
+def _status_line(worker, bridges: dict[str, subprocess.Popen]) -> str:  # noqa: ANN001
     m = worker.metrics
     alive = sum(p.poll() is None for p in bridges.values())
     lag = worker.last_commit_lag_ms
@@ -118,8 +122,6 @@ def _status_line(store, worker, bridges: dict[str, subprocess.Popen]) -> str:  #
 
 def run_up(o: UpOptions) -> int:
     from firmware_bridge.simulator import start_kits
-    from ingest.store import Store
-    from ingest.worker import IngestSettings, IngestWorker
 
     data = Path(o.data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
@@ -127,7 +129,7 @@ def run_up(o: UpOptions) -> int:
     broker_proc: MosquittoProcess | None = None
     kits: list = []
     bridges: dict[str, subprocess.Popen] = {}
-    worker = store = None
+    pipeline: Pipeline | None = None
     try:
         # 1. broker
         if o.broker:
@@ -143,12 +145,12 @@ def run_up(o: UpOptions) -> int:
         _say(f"  broker      mqtt://{host}:{port}" + (f"  (private mosquitto, log {broker_proc.log_path})" if broker_proc else ""))
 
         # 2. store + ingest first, so that nothing waits on it
-        store = Store(data / "qsec.duckdb")
-        store.ensure_campaign(o.campaign, "Démo — Versailles (kits simulés)")
-        worker = IngestWorker(store, IngestSettings(host=host, port=port, client_id=f"qsec-ingest-{o.campaign}",
-                                                    share_group="qsec-ingest"))
-        worker.start()
-        _say(f"  store       {store.path}")
+        mirror = MirrorOptions(**{k.removeprefix("influx_"): v for k, v in (o.influx or {}).items()})
+        pipeline = build(data, host=host, port=port, client_id=f"qsec-ingest-{o.campaign}", mirror=mirror)
+        pipeline.store.ensure_campaign(o.campaign, "Démo — Versailles (kits simulés)")
+        pipeline.start()
+        worker = pipeline.worker
+        _say(f"  store       {pipeline.store.path}" + (f"  (mirrored to {mirror.url})" if mirror.url else ""))
 
         # 3. kits and 4. bridges
         if o.kits:
@@ -165,7 +167,7 @@ def run_up(o: UpOptions) -> int:
             _say(f"  {name:<11s} bridge pid {bridges[name].pid}, sensors {', '.join(kit.paths)}, log {logf.name}")
 
         # 5. dashboard
-        server = make_server(store, worker, host=o.host, port=o.port, campaign=o.campaign)
+        server = make_server(pipeline, host=o.host, port=o.port, campaign=o.campaign)
         _say(f"  dashboard   http://{o.host}:{o.port}   (Ctrl-C to stop)")
         if o.open_browser:
             import webbrowser
@@ -178,7 +180,7 @@ def run_up(o: UpOptions) -> int:
             t0 = time.monotonic()
             while not stop.wait(1.0):
                 if sys.stdout.isatty():
-                    sys.stdout.write(_status_line(store, worker, bridges))
+                    sys.stdout.write(_status_line(worker, bridges))
                     sys.stdout.flush()
                 if o.duration and time.monotonic() - t0 >= o.duration:
                     request_exit(server)
@@ -189,7 +191,7 @@ def run_up(o: UpOptions) -> int:
             server.run()
         finally:
             stop.set()
-        _say("\n" + _status_line(store, worker, bridges).strip())
+        _say("\n" + _status_line(worker, bridges).strip())
         return 0
     except KeyboardInterrupt:  # Ctrl-C is how a person stops it: a clean stop, not an error
         return 0
@@ -203,13 +205,11 @@ def run_up(o: UpOptions) -> int:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
-        if worker:
+        if pipeline:
             time.sleep(0.3)  # let the last messages land
-            worker.stop()
+            pipeline.stop()
         for kit in kits:
             kit.stop()
-        if store:
-            store.close()
         if broker_proc:
             broker_proc.stop()
         _say("stopped.")

@@ -11,6 +11,20 @@ from qsec.commands import CONTEXT, hostport
 from qsec.config import default_data_dir
 
 
+def mirror_options(f):  # noqa: ANN001, ANN201
+    """The InfluxDB mirror's options, shared by the commands that run ingest."""
+    for opt in reversed([
+        click.option("--influx-url", default=None, metavar="URL",
+                     help="Also mirror every stored record to InfluxDB 2.x/3.x (or a compatible server) at URL."),
+        click.option("--influx-token", envvar="QSEC_INFLUX_TOKEN", default="", show_envvar=True,
+                     help="InfluxDB API token."),
+        click.option("--influx-org", default="qsec", show_default=True),
+        click.option("--influx-bucket", default="qsec", show_default=True),
+    ]):
+        f = opt(f)
+    return f
+
+
 # ---------------------------------------------------------------- up
 @click.command(context_settings=CONTEXT)
 @click.option("--kits", default=3, show_default=True, type=click.IntRange(0, 50), help="Simulated sensor kits.")
@@ -26,6 +40,7 @@ from qsec.config import default_data_dir
 @click.option("--seed", default=2026, show_default=True, help="Seed of the simulated routes and values.")
 @click.option("--duration", default=None, type=click.FloatRange(1), help="Stop by itself after this many seconds.")
 @click.option("--open-browser/--no-open-browser", default=False, help="Open the dashboard in a browser.")
+@mirror_options
 def up(**opts: object) -> None:
     """Run the whole pipeline: broker, simulated kits, bridges, ingest, live dashboard.
 
@@ -44,20 +59,20 @@ def up(**opts: object) -> None:
     from qsec.up import UpOptions, run_up
 
     o = dict(opts)
+    o["influx"] = {k: o.pop(k) for k in ("influx_url", "influx_token", "influx_org", "influx_bucket")}
     o["data_dir"] = o["data_dir"] or default_data_dir()
     o["broker"] = hostport(o["broker"]) if o["broker"] else None
     sys.exit(run_up(UpOptions(**o)))  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- serve / ingest
-def _store_and_worker(data_dir: Path, broker: str, client_id: str, share_group: str):
-    from ingest.store import Store
-    from ingest.worker import IngestSettings, IngestWorker
+def _pipeline(data_dir: Path, broker: str, client_id: str, share_group: str, influx: dict):  # noqa: ANN202
+    from qsec.pipeline import MirrorOptions, build
 
     host, port = hostport(broker)
-    store = Store(Path(data_dir) / "qsec.duckdb")
-    worker = IngestWorker(store, IngestSettings(host=host, port=port, client_id=client_id, share_group=share_group))
-    return store, worker
+    mirror = MirrorOptions(url=influx["influx_url"], token=influx["influx_token"], org=influx["influx_org"],
+                           bucket=influx["influx_bucket"])
+    return build(data_dir, host=host, port=port, client_id=client_id, share_group=share_group, mirror=mirror)
 
 
 @click.command(context_settings=CONTEXT)
@@ -66,7 +81,8 @@ def _store_and_worker(data_dir: Path, broker: str, client_id: str, share_group: 
 @click.option("--client-id", default="qsec-ingest-1", show_default=True,
               help="Stable MQTT client id: the persistent session that holds unacknowledged messages.")
 @click.option("--share-group", default="qsec-ingest", show_default=True, help="MQTT 5 shared-subscription group.")
-def ingest(data_dir: Path | None, broker: str, client_id: str, share_group: str) -> None:
+@mirror_options
+def ingest(data_dir: Path | None, broker: str, client_id: str, share_group: str, **influx: str) -> None:
     """Store readings from the broker, exactly once, without a dashboard.
 
     \b
@@ -76,12 +92,14 @@ def ingest(data_dir: Path | None, broker: str, client_id: str, share_group: str)
     import signal
     import threading
 
-    store, worker = _store_and_worker(data_dir or default_data_dir(), broker, client_id, share_group)
+    p = _pipeline(data_dir or default_data_dir(), broker, client_id, share_group, influx)
     try:
-        worker.start()
+        p.start()
     except ConnectionError as exc:
+        p.stop()
         raise click.ClickException(str(exc)) from None
-    click.echo(f"ingest: storing into {store.path} from {broker}; Ctrl-C to stop")
+    click.echo(f"ingest: storing into {p.store.path} from {broker}"
+               + (f", mirroring to {influx['influx_url']}" if influx["influx_url"] else "") + "; Ctrl-C to stop")
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
@@ -89,8 +107,7 @@ def ingest(data_dir: Path | None, broker: str, client_id: str, share_group: str)
     except KeyboardInterrupt:
         pass
     finally:
-        worker.stop()
-        store.close()
+        p.stop()
 
 
 @click.command(context_settings=CONTEXT)
@@ -99,7 +116,8 @@ def ingest(data_dir: Path | None, broker: str, client_id: str, share_group: str)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--campaign", default=None, help="Show only this campaign.")
-def serve(data_dir: Path | None, broker: str, port: int, host: str, campaign: str | None) -> None:
+@mirror_options
+def serve(data_dir: Path | None, broker: str, port: int, host: str, campaign: str | None, **influx: str) -> None:
     """Serve the dashboard and API, with ingest in the same process (it owns the DuckDB file).
 
     \b
@@ -108,16 +126,16 @@ def serve(data_dir: Path | None, broker: str, port: int, host: str, campaign: st
     """
     from qsec.up import serve_forever
 
-    store, worker = _store_and_worker(data_dir or default_data_dir(), broker, "qsec-ingest-1", "qsec-ingest")
+    p = _pipeline(data_dir or default_data_dir(), broker, "qsec-ingest-1", "qsec-ingest", influx)
     try:
-        worker.start()
+        p.start()
     except ConnectionError as exc:
+        p.stop()
         raise click.ClickException(str(exc)) from None
     try:
-        serve_forever(store, worker, host=host, port=port, campaign=campaign)
+        serve_forever(p, host=host, port=port, campaign=campaign)
     finally:
-        worker.stop()
-        store.close()
+        p.stop()
 
 
 # ---------------------------------------------------------------- simulate

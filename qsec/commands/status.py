@@ -93,6 +93,14 @@ def status(url: str, data_dir: Path | None, as_json: bool) -> None:
         click.echo(_table([(d, f"{b.get('state')}, spool pending {(b.get('spool') or {}).get('pending')}, "
                                f"dropped when full {(b.get('spool') or {}).get('dropped_full')}")
                            for d, b in snap["bridges"].items()]))
+    if snap.get("mirror"):
+        m = snap["mirror"]
+        click.echo("InfluxDB mirror:")
+        click.echo(_table([("points mirrored", m.get("points_mirrored")), ("waiting in the outbox", m.get("outbox_depth")),
+                           ("retries", m.get("retries")), ("rejected (dead-lettered)", m.get("rejected_points")),
+                           ("last error", m.get("last_error") or "-"),
+                           ("ALARM", "authentication refused" if m.get("auth_failed") else
+                            "bucket/org unknown" if m.get("config_failed") else "none")]))
     if snap.get("dashboard"):
         click.echo(_table([("screens connected", snap["dashboard"]["screens"]),
                            ("live events dropped (slow screens)", snap["dashboard"]["events_dropped"])]))

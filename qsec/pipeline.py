@@ -1,0 +1,62 @@
+"""The server side of one process: the store, an ingest worker, and the optional InfluxDB mirror.
+
+``qsec up``, ``qsec serve`` and ``qsec ingest`` all build it here, so that they
+wire the same parts the same way: the mirror listens to ingest's commits and
+sends what it refuses to the store's dead-letter table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class MirrorOptions:
+    """Where to mirror the stored readings (InfluxDB 2.x/3.x line-protocol API); off without a URL."""
+
+    url: str | None = None
+    token: str = field(default_factory=lambda: os.environ.get("QSEC_INFLUX_TOKEN", ""))
+    org: str = "qsec"
+    bucket: str = "qsec"
+
+
+@dataclass
+class Pipeline:
+    store: Any
+    worker: Any
+    mirror: Any = None
+
+    def start(self, wait: float = 10.0) -> "Pipeline":
+        if self.mirror is not None:
+            self.mirror.start()
+        self.worker.start(wait=wait)
+        return self
+
+    def stop(self) -> None:
+        self.worker.stop()
+        if self.mirror is not None:
+            self.mirror.close()
+        self.store.close()
+
+
+def build(data_dir: Path, *, host: str, port: int, client_id: str, share_group: str | None = "qsec-ingest",
+          mirror: MirrorOptions | None = None, username: str | None = None, password: str | None = None) -> Pipeline:
+    """Open the store in ``data_dir`` and make (not start) the worker and the mirror."""
+    from ingest.store import Store
+    from ingest.worker import IngestSettings, IngestWorker
+
+    store = Store(Path(data_dir) / "qsec.duckdb")
+    worker = IngestWorker(store, IngestSettings(host=host, port=port, client_id=client_id, share_group=share_group,
+                                                username=username, password=password))
+    influx = None
+    if mirror is not None and mirror.url:
+        from ingest.mirror import InfluxMirror, MirrorSettings, store_dead_letters
+
+        influx = InfluxMirror(MirrorSettings(url=mirror.url, outbox_path=Path(data_dir) / "influx-outbox.sqlite",
+                                             token=mirror.token, org=mirror.org, bucket=mirror.bucket),
+                              on_rejected=store_dead_letters(store))
+        worker.listeners.append(influx.on_commit)
+    return Pipeline(store, worker, influx)

@@ -55,8 +55,8 @@ class Limits:
 
 LIMITS = Limits()
 
-# Bridge-side record flags (bit-field, ``Record.flags``).  Analysis adds its own
-# QC bits above bit 15 in derived layers; these are what the bridge saw.
+# Bridge-side record flags (bit-field, ``Record.flags``), bits 0-7: what the bridge saw.
+# Analysis adds its QC bits from bit 8 up in derived layers (``analysis.qc``).
 FLAG_CLOCK_JUMP = 1 << 0  # the system clock stepped (NTP on a Pi without RTC) since the last record
 FLAG_WARMING_UP = 1 << 1  # the sensor is in its warm-up period
 FLAG_TIME_FROM_GPS = 1 << 2  # timestamp disciplined by GPS time

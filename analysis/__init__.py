@@ -19,7 +19,22 @@ qc
 accessor
     ``ds.qsec`` and ``df.qsec`` (registered when :mod:`analysis.cube` is imported).
 indices
-    Air-quality index bands (EU EAQI for PM2.5).
+    Air-quality indices from versioned data files (``data/indices``): EU EAQI,
+    French ATMO, WHO 2021 guidelines; every result from a low-cost sensor is
+    labelled indicative.
+fusion
+    Tolerance-bounded as-of join of sensor records onto GPS fixes, with the
+    sensor's response lag removed and the join quality kept.
+trips
+    Stops and moves, distance, speed, a mode guess, exposure per trip.
+grid
+    Metric grid cells (Lambert-93) weighted by exposure time, as GeoJSON.
+calibration
+    Co-location fits (linear, with humidity, US EPA 2021), versioned models.
+daily
+    Daily statistics in local time (Europe/Paris), correct across DST.
+privacy
+    Home-zone masking and a minimum of participants per published cell.
 columns
     Which quantity columns the ``readings`` table actually has.
 times

@@ -1,4 +1,4 @@
-"""Serial readers: own pyserial, timing, resync and reopen; hand observations on.
+"""Serial readers: own the port, timing, resync and reopen; hand observations on.
 
 The decoders in :mod:`firmware_bridge.sensors` are pure; this module does
 the I/O around them, one reader per serial port:
@@ -8,17 +8,38 @@ the I/O around them, one reader per serial port:
   past garbage;
 - ``polled`` protocols (Winsen MH-Z19) answer a command: the reader writes
   the read command every ``interval_s`` and cuts the replies out of the
-  byte stream like pushed frames (a late reply is still read);
+  byte stream like pushed frames (a late reply is still read; a command
+  left unanswered until the next one is counted);
 - ``line`` protocols (NMEA 0183) send CR/LF-terminated sentences.
+
+A protocol may declare ``COMMAND_GAP_S`` (a silence after each command, as
+Modbus RTU needs) and ``WARMUP_S`` (observations in the first seconds after the
+port opens are marked ``warming_up``, which the bridge flags on the record).
 
 A protocol may list ``INIT_COMMANDS`` (bytes written once after each open:
 start measurement, switch mode, self-calibration off).  A frame its decoder
 calls ``Unsupported`` (an acknowledgement) is counted as ignored.
 
-A port that disappears (a USB serial adapter unplugged: pyserial raises
-``SerialException``, see ENV-NOTES "pseudo-terminals") is reopened with
-exponential backoff, by its path (use a stable ``/dev/serial/by-id/…`` or
-udev symlink).  Clock and sleep are injectable.
+Where the bytes come from is the *opener*'s business: a callable
+``opener(port, settings) -> SerialLike``.  :func:`serial_opener` opens a real
+port with pyserial; :class:`firmware_bridge.capture.ReplaySource` feeds a
+recorded capture through exactly the same code.
+
+Faults:
+
+- a port that disappears (a USB serial adapter unplugged: pyserial raises
+  ``SerialException``, see ENV-NOTES "pseudo-terminals") or cannot be opened
+  is reopened with exponential backoff (0.5 s doubling up to
+  ``max_backoff_s``), by its path: use a stable ``/dev/serial/by-id/…`` or
+  udev symlink;
+- a port that stays silent (no frame at all, not even a warm-up one) for
+  ``silence_s`` is closed and reopened, which also resends the init
+  commands (a sensor that was power-cycled behind a USB adapter that was not);
+- a replayed capture that has no more traffic raises :class:`EndOfReplay`:
+  the reader stops and sets :attr:`SerialReader.finished`.
+
+Clock and sleep are injectable.  Sources: pyserial 3.5 API,
+https://pyserial.readthedocs.io/en/latest/pyserial_api.html
 """
 
 from __future__ import annotations
@@ -26,8 +47,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Protocol
 
 import serial
 
@@ -37,6 +59,34 @@ from firmware_bridge.sensors.base import NoFix, Observation, SensorError, Unsupp
 log = logging.getLogger("qsec.bridge.reader")
 
 ObservationSink = Callable[[Observation], None]
+READ_TIMEOUT_S = 0.5  # a read returns at least this often, so stop() and polling stay responsive
+MAX_BUFFER = 4096  # bytes kept while looking for a frame
+MAX_LINE = 1024  # characters of a text line at most (NMEA sentences: 82)
+
+
+class SerialLike(Protocol):
+    """What a reader needs from a port: the part of ``serial.Serial`` it uses."""
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def write(self, data: bytes) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
+Opener = Callable[[str, Mapping[str, Any]], SerialLike]
+
+
+class EndOfReplay(Exception):
+    """A replayed capture has no more traffic: the reader stops (a live port never raises it)."""
+
+
+def serial_opener(port: str, settings: Mapping[str, Any]) -> SerialLike:
+    """Open a real serial port with pyserial, exclusively (a second bridge on the same port is refused)."""
+    return serial.Serial(port, exclusive=True, **{"timeout": READ_TIMEOUT_S, **settings})
 
 
 @dataclass
@@ -44,18 +94,37 @@ class ReaderStats:
     observations: int = 0
     frame_errors: int = 0
     waits: int = 0  # warming up / no fix
-    reopens: int = 0
+    opens: int = 0
+    reopens: int = 0  # failed opens and lost ports
+    silences: int = 0  # reopened because nothing came for silence_s
+    unanswered: int = 0  # polled: a read command left without an answer
     bytes_read: int = 0
     resync_bytes: int = 0
     ignored: int = 0  # frames decoded as Unsupported: acknowledgements, unused sentences
 
 
+class _Silent(Exception):
+    """No frame for too long: close and reopen the port."""
+
+
 class SerialReader:
-    """Reads one sensor on one serial port until stopped."""
+    """Reads one sensor on one port until stopped (or until a replay ends).
+
+    Parameters
+    ----------
+    protocol : a name in :data:`firmware_bridge.sensors.PROTOCOLS`
+    port : the path handed to ``opener``
+    sink : called with each decoded observation, from the reader's thread
+    interval_s : time between read commands of a polled protocol [s]
+    clock : monotonic clock [s]
+    opener : returns the port (real or replayed)
+    max_backoff_s : longest wait between two open attempts [s]
+    silence_s : reopen the port after this long without a frame [s] (at least 3 intervals)
+    """
 
     def __init__(self, protocol: str, port: str, sink: ObservationSink, *, interval_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 max_backoff_s: float = 10.0):
+                 clock: Callable[[], float] = time.monotonic, opener: Opener = serial_opener,
+                 max_backoff_s: float = 10.0, silence_s: float = 30.0):
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown sensor protocol {protocol!r}; choose one of: {', '.join(sorted(PROTOCOLS))}")
         self.protocol = protocol
@@ -64,47 +133,87 @@ class SerialReader:
         self.sink = sink
         self.interval_s = interval_s
         self.clock = clock
-        self.sleep = sleep
+        self.opener = opener
         self.max_backoff_s = max_backoff_s
+        self.silence_s = max(silence_s, 3 * interval_s)
         self.stats = ReaderStats()
         self.last_error: str | None = None
         self._stop = threading.Event()
         self.opened = threading.Event()  # set while the port is open
+        self.finished = threading.Event()  # set when the reader ended (stopped, or a replay ran out)
         self._thread: threading.Thread | None = None
+        self._last_frame = 0.0
+        self._opened_at = 0.0
+        # A read must return before the next poll is due: a polled sensor's timeout follows its interval.
+        polled = getattr(self.proto, "KIND", "stream") == "polled"
+        timeout = min(READ_TIMEOUT_S, max(0.01, interval_s / 2)) if polled else READ_TIMEOUT_S
+        self.port_settings: dict[str, Any] = {**serial_settings(protocol), "timeout": timeout}
 
     # ------------------------------------------------------------ life cycle
-    def start(self) -> "SerialReader":
+    def start(self) -> SerialReader:
         self._thread = threading.Thread(target=self.run, name=f"reader-{self.protocol}", daemon=True)
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Ask the reader to stop (it does within one read timeout); with ``wait``, until it has."""
         self._stop.set()
-        if self._thread:
+        if wait and self._thread:
             self._thread.join(timeout=5)
 
-    def run(self) -> None:
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                with serial.Serial(self.port, timeout=0.2, **serial_settings(self.protocol)) as ser:
-                    backoff = 0.5
-                    self.last_error = None
-                    self.opened.set()
-                    try:
-                        self._loop(ser)
-                    finally:
-                        self.opened.clear()
-            except (serial.SerialException, OSError) as exc:
-                self.last_error = f"{self.port}: {exc}"
-                self.stats.reopens += 1
-                log.warning("%s on %s unavailable (%s); retrying in %.1f s", self.protocol, self.port, exc, backoff)
-                self._stop.wait(backoff)
-                backoff = min(self.max_backoff_s, backoff * 2)
+    @staticmethod
+    def read_chunk(ser: SerialLike) -> bytes:
+        """What the port has now, or wait (up to its timeout) for the first byte and take what came with it."""
+        waiting = ser.in_waiting
+        chunk = ser.read(min(waiting, MAX_BUFFER) if waiting else 1)
+        if not waiting and chunk and (more := ser.in_waiting):  # woken by a frame's first byte: take the rest
+            chunk += ser.read(min(more, MAX_BUFFER))
+        return chunk
 
-    def _emit(self, decode: Callable[[bytes], Observation], data: bytes) -> None:
+    def run(self) -> None:
+        backoff = min(0.5, self.max_backoff_s)
         try:
-            obs = decode(data)
+            while not self._stop.is_set():
+                try:
+                    ser = self.opener(self.port, self.port_settings)
+                except (serial.SerialException, OSError) as exc:
+                    backoff = self._failed(f"{self.port}: {exc}", backoff)
+                    continue
+                self.stats.opens += 1
+                backoff = min(0.5, self.max_backoff_s)
+                self.last_error = None
+                self.opened.set()
+                try:
+                    self._loop(ser)
+                except _Silent:
+                    self.stats.silences += 1
+                    self.last_error = f"{self.port}: no frame for {self.silence_s:g} s; reopened"
+                    log.warning("%s on %s: no frame for %g s; reopening the port (check the sensor's power "
+                                "and wiring)", self.protocol, self.port, self.silence_s)
+                except (serial.SerialException, OSError) as exc:
+                    backoff = self._failed(f"{self.port}: {exc}", backoff)
+                finally:
+                    self.opened.clear()
+                    try:
+                        ser.close()
+                    except (serial.SerialException, OSError):
+                        pass
+        except EndOfReplay:
+            log.info("%s: replay finished", self.protocol)
+        finally:
+            self.finished.set()
+
+    def _failed(self, error: str, backoff: float) -> float:
+        self.last_error = error
+        self.stats.reopens += 1
+        log.warning("%s unavailable (%s); retrying in %.1f s", self.protocol, error, backoff)
+        self._stop.wait(backoff)
+        return min(self.max_backoff_s, backoff * 2)
+
+    def _emit(self, data: bytes) -> None:
+        self._last_frame = self.clock()
+        try:
+            obs = self.proto.decode(data)
         except (WarmingUp, NoFix):
             self.stats.waits += 1
             return
@@ -115,18 +224,30 @@ class SerialReader:
             self.stats.frame_errors += 1
             return
         self.stats.observations += 1
+        warmup = float(getattr(self.proto, "WARMUP_S", 0.0))
+        if warmup and not obs.warming_up and self.clock() - self._opened_at < warmup:
+            # powered with the port (USB): still in the datasheet's warm-up, the values may be biased
+            obs = Observation(obs.sensor, obs.values, obs.time, True)
         self.sink(obs)
 
+    def _check_silence(self) -> None:
+        if self.clock() - self._last_frame > self.silence_s:
+            raise _Silent()
+
     # ------------------------------------------------------------ per kind
-    def _loop(self, ser: serial.Serial) -> None:
+    def _loop(self, ser: SerialLike) -> None:
+        self._last_frame = self._opened_at = self.clock()
+        gap = float(getattr(self.proto, "COMMAND_GAP_S", 0.0))  # Modbus RTU: silence ends a request
         for command in getattr(self.proto, "INIT_COMMANDS", ()):  # e.g. start measurement, ABC off
             ser.write(command)
+            if gap:
+                self._stop.wait(gap)
         if getattr(self.proto, "KIND", "stream") == "line":
             self._lines(ser)
         else:
             self._frames(ser, polled=self.proto.KIND == "polled")
 
-    def _frames(self, ser: serial.Serial, *, polled: bool) -> None:
+    def _frames(self, ser: SerialLike, *, polled: bool) -> None:
         """Binary frames: pushed by the sensor, or answers to the read command we send every interval.
 
         An answer that arrives late is still decoded: bytes are never thrown
@@ -134,16 +255,21 @@ class SerialReader:
         """
         buf = b""
         next_poll = self.clock()
+        answered = True
         while not self._stop.is_set():
             if polled:
                 now = self.clock()
                 if now >= next_poll:
-                    ser.write(self.proto.READ_COMMAND)
+                    if not answered:
+                        self.stats.unanswered += 1
+                    ser.write(self.proto.READ_COMMAND)  # type: ignore[attr-defined]
+                    answered = False
                     next_poll += self.interval_s
                     if next_poll < now:  # fell behind (suspend, slow port): do not burst
                         next_poll = now + self.interval_s
-            chunk = ser.read(max(1, min(ser.in_waiting, 4096)))
+            chunk = self.read_chunk(ser)
             if not chunk:
+                self._check_silence()
                 continue
             self.stats.bytes_read += len(chunk)
             buf += chunk
@@ -154,21 +280,29 @@ class SerialReader:
                 buf = rest
                 if frame is None:
                     break
-                self._emit(self.proto.decode, frame)
-            if len(buf) > 4096:  # never grow without bound on a stream of garbage
+                answered = True
+                self._emit(frame)
+            if len(buf) > MAX_BUFFER:  # never grow without bound on a stream of garbage
                 self.stats.resync_bytes += len(buf) - 64
                 buf = buf[-64:]
+            self._check_silence()
 
-    def _lines(self, ser: serial.Serial) -> None:
-        partial = b""
+    def _lines(self, ser: SerialLike) -> None:
+        """Text lines, read in chunks (pyserial's ``readline`` reads one byte per system call)."""
+        buf = b""
         while not self._stop.is_set():
-            line = ser.readline()
-            if not line:
+            chunk = self.read_chunk(ser)
+            if not chunk:  # a timeout: keep a cut line for the next read
+                self._check_silence()
                 continue
-            self.stats.bytes_read += len(line)
-            line = partial + line
-            if not line.endswith(b"\n"):  # a timeout cut the line: keep it for the next read
-                partial = line if len(line) < 1024 else b""  # NMEA sentences are at most 82 characters
-                continue
-            partial = b""
-            self._emit(self.proto.decode, line)
+            self.stats.bytes_read += len(chunk)
+            buf += chunk
+            start = 0
+            while (end := buf.find(b"\n", start)) >= 0:
+                self._emit(buf[start:end + 1])
+                start = end + 1
+            buf = buf[start:]
+            if len(buf) > MAX_LINE:  # no line end for too long: garbage, not a sentence
+                self.stats.resync_bytes += len(buf)
+                buf = b""
+            self._check_silence()

@@ -110,6 +110,10 @@ _TABLE: tuple[Quantity, ...] = (
     Quantity("hdop", "1", Kind.POSITION, "horizontal dilution of precision", "précision horizontale (HDOP)", 0, 100),
     Quantity("satellites", "1", Kind.POSITION, "satellites in use", "satellites utilisés", 0, 99, decimals=0),
     Quantity("fix_quality", "1", Kind.POSITION, "GPS fix quality (NMEA GGA field 6)", "qualité du point GPS", 0, 9, decimals=0),
+    Quantity("fix_type", "1", Kind.POSITION, "GNSS fix type (NMEA GSA: 1 none, 2 2D, 3 3D)", "type de point GNSS", 1, 3, decimals=0),
+    Quantity("pdop", "1", Kind.POSITION, "position dilution of precision", "précision de position (PDOP)", 0, 100),
+    Quantity("vdop", "1", Kind.POSITION, "vertical dilution of precision", "précision verticale (VDOP)", 0, 100),
+    Quantity("satellites_in_view", "1", Kind.POSITION, "satellites in view (NMEA GSV)", "satellites visibles", 0, 255, decimals=0),
     # --- device
     Quantity("battery", "V", Kind.DEVICE, "battery voltage", "batterie", 0, 30, decimals=2),
 )

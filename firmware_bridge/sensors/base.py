@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Mapping
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Observation:
     """One decoded reading of one sensor.
 
@@ -39,6 +40,11 @@ class Observation:
     values: dict[str, float]
     time: datetime | None = None
     warming_up: bool = False
+
+    def __init__(self, sensor: str, values: dict[str, float], time: datetime | None = None,
+                 warming_up: bool = False) -> None:
+        # One dict update instead of four object.__setattr__ calls: decoding is the bridge's hot path.
+        self.__dict__.update(sensor=sensor, values=values, time=time, warming_up=warming_up)
 
 
 class SensorError(Exception):
@@ -68,3 +74,28 @@ def as_bytes(data: object) -> bytes:
     if isinstance(data, (bytearray, memoryview)):
         return bytes(data)
     raise FrameError(f"expected bytes, got {type(data).__name__}")
+
+
+def scaled_int(name: str, value: float, lo: int, hi: int, *, scale: float = 1.0, what: str = "a frame") -> int:
+    """``value * scale`` rounded to the nearest integer, for an encoder (the sensor's side).
+
+    Raises
+    ------
+    ValueError : not a finite number, or outside ``lo..hi`` once scaled (the message gives the range
+        in ``value``'s own unit and names ``what`` cannot carry it)
+    """
+    try:
+        n = round(value * scale)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name}={value!r} is not a finite number") from None
+    if not lo <= n <= hi:
+        raise ValueError(f"{name}={value!r} is outside what {what} carries ({lo / scale:g}..{hi / scale:g})")
+    return n
+
+
+def known_command(cmd: int, commands: Mapping[int, str], model: str) -> int:
+    """``cmd`` if ``commands`` lists it, else a ValueError naming the commands ``model`` knows."""
+    if cmd not in commands:
+        raise ValueError(f"unknown {model} command 0x{cmd:02X}; known: "
+                         + ", ".join(f"0x{c:02X} ({n})" for c, n in commands.items()))
+    return cmd

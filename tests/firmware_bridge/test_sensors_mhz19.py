@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from firmware_bridge.sensors.base import FrameError, SensorError, Unsupported
+from firmware_bridge.sensors.base import FrameError, SensorError, Unsupported, WarmingUp
 from firmware_bridge.sensors.winsen import mhz19
 
 # The manual's example answer: FF 86 02 60 47 00 00 00 D1 -> 0x0260 = 608 ppm; 0x47 - 40 = 31 °C.
@@ -30,6 +30,8 @@ DECODE_CASES = [
     pytest.param(sealed(bytes.fromhex("ff79000000000000")), FrameError, id="an answer to another command is dropped"),
     pytest.param(MANUAL_ANSWER[:8] + b"\xd2", FrameError, id="a wrong checksum is dropped"),
     pytest.param(mhz19.READ_COMMAND, FrameError, id="our own read command echoed back is dropped"),
+    pytest.param(bytes.fromhex("ff860000000000007a"), WarmingUp,
+                 id="an all-zero answer while starting means warming up (PyPMS's test vector)"),
     pytest.param([0xFF, 0x86], FrameError, id="a list instead of bytes is dropped"),
 ]
 
@@ -114,20 +116,47 @@ def test_random_bytes_raise_only_documented_sensor_errors(data: bytes) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.binary(min_size=6, max_size=6))
 def test_any_answer_with_a_valid_checksum_decodes(data: bytes) -> None:
+    if not any(data):
+        with pytest.raises(WarmingUp):
+            mhz19.decode(sealed(b"\xff\x86" + data))
+        return
     obs = mhz19.decode(sealed(b"\xff\x86" + data))
     assert 0 <= obs.values["co2"] <= 65535
     assert -40 <= obs.values["temperature"] <= 215
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(0, 65535), st.integers(-40, 215))
+@given(st.integers(1, 65535), st.integers(-40, 215))
 def test_decode_encode_round_trips(co2: int, temperature: int) -> None:
     assert mhz19.decode(mhz19.encode_response(co2, temperature)).values == {"co2": co2, "temperature": temperature}
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.floats(0, 65535), st.floats(-40, 215))
+@given(st.floats(1, 65535), st.floats(-40, 215))
 def test_encoding_rounds_to_whole_ppm_and_degrees(co2: float, temperature: float) -> None:
     values = mhz19.decode(mhz19.encode_response(co2, temperature)).values
     assert abs(values["co2"] - co2) <= 0.5
     assert abs(values["temperature"] - temperature) <= 0.5
+
+
+# ------------------------------------------------------------------ range, self-calibration at start-up
+@pytest.mark.parametrize(("ppm", "expected_hex"), [
+    pytest.param(2000, "ff019900000007d08f", id="the manual's 0-2000 ppm range command"),
+    pytest.param(5000, "ff01990000001388cb", id="the manual's 0-5000 ppm range command"),
+    pytest.param(10000, "ff019900000027102f", id="0-10000 ppm"),
+])
+def test_range_commands_match_the_manual(ppm: int, expected_hex: str) -> None:
+    command = mhz19.set_range(ppm)
+    assert command.hex() == expected_hex
+    assert mhz19.parse_command(command) == (mhz19.CMD_RANGE, b"\x00\x00\x00" + ppm.to_bytes(2, "big"))
+
+
+def test_a_range_the_sensor_does_not_have_is_refused_with_the_allowed_ones() -> None:
+    with pytest.raises(ValueError, match="2000, 5000, 10000"):
+        mhz19.set_range(3000)
+
+
+def test_opening_the_port_switches_self_calibration_off_unless_the_abc_variant_is_chosen() -> None:
+    assert mhz19.INIT_COMMANDS == (mhz19.ABC_OFF,)
+    assert mhz19.ABC_INIT_COMMANDS == (mhz19.ABC_ON,)
+    assert mhz19.WARMUP_S == mhz19.PREHEAT_S == 180.0

@@ -1,4 +1,4 @@
-"""NMEA 0183 GGA and RMC: sentences as receivers send them, checksums computed per NMEA 0183 v4.11."""
+"""NMEA 0183 GGA, RMC, VTG, GSA and GSV: sentences as receivers send them, checksums per NMEA 0183 v4.11."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from firmware_bridge.sensors.base import FrameError, NoFix, SensorError, Unsupported
 from firmware_bridge.sensors.nmea import nmea0183
+from qsec import quantities
 
 UTC = timezone.utc
 KNOT = 1852 / 3600
@@ -71,8 +72,8 @@ REFUSE_CASES = [
     pytest.param(CLASSIC_GGA[1:], FrameError, id="a sentence without its dollar is dropped"),
     pytest.param("", FrameError, id="an empty line is dropped"),
     pytest.param(b"$GPGGA,\xff\xfe*00\r\n", FrameError, id="non-ASCII bytes are dropped"),
-    pytest.param("$GPGSV,3,1,11,03,03,111,00,04,15,270,00,06,01,010,00,13,06,292,00*74", Unsupported,
-                 id="satellites in view (GSV) are not decoded"),
+    pytest.param(nmea0183.sentence("GPGSV,3,2,11,14,25,170,00,16,57,208,39,18,67,296,40,19,40,246,00"), Unsupported,
+                 id="a second GSV sentence repeats the count of the first and is skipped"),
     pytest.param("$PUBX,00,101530.00*37", Unsupported, id="a proprietary u-blox sentence is not decoded"),
     pytest.param("$XXGGA,101530.00,4848.21600,N,00207.50000,E,1,09,0.9,131.5,M,46.0,M,,*7C", Unsupported,
                  id="an unknown talker is not decoded"),
@@ -136,6 +137,107 @@ def test_an_encoded_sentence_fits_the_82_character_limit() -> None:
     assert len(line) <= 82
 
 
+# ------------------------------------------------------------------ VTG, GSA, GSV, QZSS
+# The classic VTG and GSA of "NMEA Revealed" (gpsd), and a u-blox receiver's sentences while standing still.
+CLASSIC_VTG = "$GPVTG,054.7,T,034.4,M,005.5,N,010.2,K*48"
+CLASSIC_GSA = "$GPGSA,A,3,04,05,,09,12,,,24,,,,,2.5,1.3,2.1*39"
+CLASSIC_GSV = "$GPGSV,3,1,11,03,03,111,00,04,15,270,00,06,01,010,00,13,06,292,00*74"
+NO_FIX_VTG = "$GPVTG,,T,,M,,N,,K,N*2C"
+NO_FIX_GSA = "$GPGSA,A,1,,,,,,,,,,,,,99.99,99.99,99.99*30"
+
+MORE_CASES = [
+    pytest.param(CLASSIC_VTG, {"speed": 10.2 / 3.6, "course": 54.7}, id="the classic VTG gives km/h as m/s"),
+    pytest.param(nmea0183.sentence("GNVTG,,T,,M,0.012,N,,K,A"), {"speed": 0.012 * KNOT},
+                 id="a VTG without km/h falls back to knots and a standing receiver has no course"),
+    pytest.param(nmea0183.sentence("GPVTG,054.7,034.4,005.5,010.2"), {"speed": 10.2 / 3.6, "course": 54.7},
+                 id="the pre-2.3 VTG without unit letters is read"),
+    pytest.param(nmea0183.sentence("GPGSA,A,3,04,05,,,,,,,,,,,2.5,,2.1"), {"fix_type": 3, "pdop": 2.5, "vdop": 2.1},
+                 id="a GSA without HDOP still gives its fix type and the other DOPs"),
+    pytest.param(CLASSIC_GSA, {"hdop": 1.3, "pdop": 2.5, "vdop": 2.1, "fix_type": 3},
+                 id="the classic GSA gives its fix type and DOPs"),
+    pytest.param(nmea0183.sentence("GNGSA,A,3,05,13,15,18,,,,,,,,,1.62,0.91,1.34,1"),
+                 {"hdop": 0.91, "pdop": 1.62, "vdop": 1.34, "fix_type": 3},
+                 id="a v4.11 GSA with a system ID gives its fix type and DOPs"),
+    pytest.param(nmea0183.sentence("QZGGA,101530.00,3541.10000,N,13945.80000,E,1,06,1.1,40.0,M,36.7,M,,"),
+                 {"latitude": 35 + 41.1 / 60, "longitude": 139 + 45.8 / 60, "fix_quality": 1, "satellites": 6,
+                  "hdop": 1.1, "altitude": 40.0}, id="a QZSS talker is decoded"),
+]
+
+
+@pytest.mark.parametrize(("line", "values"), MORE_CASES)
+def test_decode_vtg_gsa_and_qzss(line: str | bytes, values: dict[str, float]) -> None:
+    obs = nmea0183.decode(line)
+    assert obs.values == pytest.approx(values, abs=1e-9)
+    assert set(obs.values) == set(values)
+
+
+MORE_REFUSALS = [
+    pytest.param(NO_FIX_VTG, NoFix, id="VTG with mode N means no fix yet"),
+    pytest.param(nmea0183.sentence("GPVTG,,T,,M,,N,,K"), NoFix, id="VTG without any speed means no fix"),
+    pytest.param(nmea0183.sentence("GPVTG,054.7,X,034.4,M,005.5,N,010.2,K,A"), FrameError,
+                 id="VTG with a wrong unit letter is dropped"),
+    pytest.param(nmea0183.sentence("GPVTG,361.0,T,,M,1.0,N,1.9,K,A"), FrameError,
+                 id="VTG with a course above 360 is dropped"),
+    pytest.param(NO_FIX_GSA, NoFix, id="GSA fix type 1 means no fix yet"),
+    pytest.param(nmea0183.sentence("GPGSA,X,3,04,,,,,,,,,,,,2.5,1.3,2.1"), FrameError, id="GSA mode X is dropped"),
+    pytest.param(nmea0183.sentence("GPGSA,A,4,04,,,,,,,,,,,,2.5,1.3,2.1"), FrameError, id="GSA fix type 4 is dropped"),
+    pytest.param(nmea0183.sentence("GPGSA,A,3,04"), FrameError, id="a truncated GSA is dropped"),
+    pytest.param(nmea0183.sentence("GPGSV,1,2,01,03,03,111,00"), FrameError,
+                 id="GSV sentence 2 of a group of 1 is dropped"),
+    pytest.param(nmea0183.sentence("GPGSV,1,1,01,03,95,111,00"), FrameError,
+                 id="GSV elevation above 90 is dropped"),
+    pytest.param(nmea0183.sentence("GPGSV,1,1,01,03,03"), FrameError, id="GSV with a torn satellite is dropped"),
+]
+
+
+@pytest.mark.parametrize(("line", "error"), MORE_REFUSALS)
+def test_decode_refuses_more(line: str | bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        nmea0183.decode(line)
+
+
+@pytest.mark.parametrize("line", [CLASSIC_VTG, CLASSIC_GSA, CLASSIC_GSV, NO_FIX_VTG, NO_FIX_GSA])
+def test_the_new_table_sentences_carry_their_correct_checksum(line: str) -> None:
+    body, _, tail = line[1:].partition("*")
+    assert f"{nmea0183.checksum(body):02X}" == tail
+
+
+def test_parse_gsa_gives_fix_type_satellites_and_every_dop() -> None:
+    gsa = nmea0183.parse_gsa(nmea0183.fields_of(CLASSIC_GSA)[1:])
+    assert gsa == nmea0183.Gsa("A", 3, (4, 5, 9, 12, 24), 2.5, 1.3, 2.1, None)
+
+
+def test_parse_gsv_gives_the_group_and_its_satellites() -> None:
+    gsv = nmea0183.parse_gsv(nmea0183.fields_of(CLASSIC_GSV)[1:])
+    assert (gsv.total, gsv.number, gsv.in_view) == (3, 1, 11)
+    assert gsv.satellites == ((3, 3, 111, 0), (4, 15, 270, 0), (6, 1, 10, 0), (13, 6, 292, 0))
+
+
+def test_a_gsv_with_a_signal_id_and_empty_snr_gives_the_satellites_in_view() -> None:
+    line = nmea0183.sentence("GAGSV,1,1,02,07,45,120,,12,10,300,31,7")
+    assert nmea0183.parse_gsv(nmea0183.fields_of(line)[1:]).satellites == ((7, 45, 120, None), (12, 10, 300, 31))
+    assert nmea0183.decode(line).values == {"satellites_in_view": 2.0}
+    assert nmea0183.decode(CLASSIC_GSV).values == {"satellites_in_view": 11.0}
+
+
+def test_gsa_keeps_pdop_and_vdop_only_once_they_are_quantities() -> None:
+    values = nmea0183.decode(CLASSIC_GSA).values
+    assert ("pdop" in values) == ("pdop" in quantities.QUANTITIES)
+    assert ("vdop" in values) == ("vdop" in quantities.QUANTITIES)
+
+
+def test_encoded_vtg_gsa_and_gsv_decode_to_what_was_encoded() -> None:
+    assert nmea0183.decode(nmea0183.encode_vtg(1.4, 90.0, talker="QZ")).values == pytest.approx(
+        {"speed": 1.4, "course": 90.0}, abs=0.0005)
+    with pytest.raises(NoFix):
+        nmea0183.decode(nmea0183.encode_vtg(None, None, valid=False))
+    assert nmea0183.decode(nmea0183.encode_gsa(3, [4, 5, 9], hdop=0.8)).values["hdop"] == 0.8
+    sentences = nmea0183.encode_gsv([(n, 10 + n, 20 * n, 30) for n in range(1, 7)])
+    parsed = [nmea0183.parse_gsv(nmea0183.fields_of(s)[1:]) for s in sentences]
+    assert [(g.total, g.number, g.in_view, len(g.satellites)) for g in parsed] == [(2, 1, 6, 4), (2, 2, 6, 2)]
+    assert nmea0183.decode(sentences[0]).values == {"satellites_in_view": 6.0}
+
+
 # ------------------------------------------------------------------ properties
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=100))
@@ -149,7 +251,18 @@ def test_random_bytes_raise_only_documented_sensor_errors(data: bytes) -> None:
 fields_text = st.text(alphabet=st.sampled_from("0123456789.,-NSEWAVM "), max_size=90)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["GPVTG", "GNGSA", "GPGSV", "QZVTG"]), fields_text)
+def test_random_vtg_gsa_and_gsv_fields_with_a_valid_checksum_raise_only_sensor_errors(address: str,
+                                                                                      fields: str) -> None:
+    try:
+        obs = nmea0183.decode(nmea0183.sentence(f"{address},{fields}"))
+    except SensorError:
+        return
+    assert obs.values and all(math.isfinite(v) and v >= 0 for v in obs.values.values())
+
+
+@settings(max_examples=400, deadline=None)
 @given(st.sampled_from(["GPGGA", "GNRMC", "GPRMC", "GNGGA"]), fields_text)
 def test_random_fields_with_a_valid_checksum_raise_only_documented_sensor_errors(address: str, fields: str) -> None:
     line = nmea0183.sentence(f"{address},{fields}")

@@ -181,3 +181,55 @@ def test_decode_encode_round_trips_and_find_frame_resyncs(values: dict[str, int]
 def test_encoding_rounds_to_the_nearest_whole_unit(values: dict[str, float]) -> None:
     decoded = pms5003.decode(pms5003.encode(values)).values
     assert all(abs(decoded[name] - values[name]) <= 0.5 for name in pms5003.FIELDS)
+
+
+# ------------------------------------------------------------------ PyPMS captures, aliases, start-up
+# Frames captured from a PMS5003 (avaldebe/PyPMS tests/captured_data/PMSx003.hexdump): PM1 = 0 but PM2.5 = 8.
+PYPMS_CAPTURE = bytes.fromhex(
+    "424d001c0000000800080000000800080" "0d20046002d001e00000000970002c5"
+    "424d001c0000000700070000000700070" "0d20046002d001e00000000970002c1"
+)
+
+
+def test_frames_captured_by_pypms_decode_to_the_values_pypms_gives() -> None:
+    first, rest = pms5003.find_frame(PYPMS_CAPTURE)
+    second, _ = pms5003.find_frame(rest)
+    assert first is not None and second is not None
+    assert pms5003.decode(first).values == {
+        "pm1_cf1": 0.0, "pm2_5_cf1": 8.0, "pm10_cf1": 8.0, "pm1": 0.0, "pm2_5": 8.0, "pm10": 8.0,
+        "pn0_3": 210.0, "pn0_5": 70.0, "pn1": 45.0, "pn2_5": 30.0, "pn5": 0.0, "pn10": 0.0}
+    assert pms5003.decode(second).values["pm2_5"] == 7.0
+
+
+def test_the_alias_keyword_names_the_model_in_the_observation() -> None:
+    assert pms5003.decode(CLEAN_AIR, sensor="plantower-pmsa003").sensor == "plantower-pmsa003"
+
+
+def test_opening_the_port_wakes_the_sensor_and_sets_the_mode_the_registration_reads() -> None:
+    assert pms5003.INIT_COMMANDS == (pms5003.WAKEUP, pms5003.ACTIVE_MODE)
+    assert pms5003.PASSIVE_INIT_COMMANDS == (pms5003.WAKEUP, pms5003.PASSIVE_MODE)
+
+
+@pytest.mark.parametrize(("cmd", "data", "expected_hex"), [
+    pytest.param(pms5003.CMD_MODE, 0, "424d0004e1000174", id="passive mode acknowledged as seen in the field"),
+    pytest.param(pms5003.CMD_SLEEP, 1, "424d0004e4010178", id="wake-up acknowledged"),
+])
+def test_acknowledgements_are_eight_bytes_of_length_four(cmd: int, data: int, expected_hex: str) -> None:
+    ack = pms5003.encode_ack(cmd, data)
+    assert ack.hex() == expected_hex
+    assert pms5003.find_frame(ack) == (None, b"")
+
+
+@pytest.mark.parametrize(("value", "scale", "signed", "expected"), [
+    pytest.param(-3.5, 10, True, -35, id="a negative temperature fits a signed word"),
+    pytest.param(0.0214, 1000, False, 21, id="formaldehyde rounds to the nearest µg/m³"),
+    pytest.param(65535, 1, False, 65535, id="the largest unsigned word"),
+])
+def test_word_scales_and_rounds(value: float, scale: float, signed: bool, expected: int) -> None:
+    assert pms5003.word("x", value, scale, signed=signed) == expected
+
+
+@pytest.mark.parametrize(("value", "scale", "signed"), [(-1, 1, False), (3277, 10, True), (float("inf"), 1, False)])
+def test_word_refuses_what_a_data_word_cannot_carry(value: float, scale: float, signed: bool) -> None:
+    with pytest.raises(ValueError):
+        pms5003.word("x", value, scale, signed=signed)

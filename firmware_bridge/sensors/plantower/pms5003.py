@@ -3,8 +3,16 @@
 Source: Plantower "PMS5003 series data manual" v2.3 (2016), sections
 "Appendix I: PMS5003 transport protocol - Active Mode" and "Appendix II:
 PMS5003 transport protocol - Passive Mode".  The PMS7003 and PMSA003 manuals
-give the same 32-byte frame.  Serial: 9600 baud, 8 data bits, no parity,
-1 stop bit, 3.3 V TTL.
+(v2.5 and v2.2) give the same 32-byte frame and commands.  Serial: 9600 baud,
+8 data bits, no parity, 1 stop bit, 3.3 V TTL.
+
+Registered names: ``pms5003``, ``pms7003`` and ``pmsa003`` (active mode, a
+*stream*: each opening of the port sends :data:`WAKEUP` then
+:data:`ACTIVE_MODE`), and ``pms5003-passive`` (passive mode, *polled*:
+:data:`WAKEUP` and :data:`PASSIVE_MODE` once, then :data:`PASSIVE_READ`
+every interval).  The frame helpers (:func:`unpack`, :func:`find_data_frame`,
+:func:`pack`, :func:`command`) serve the PMS5003T and PMS5003ST modules too:
+same start characters, checksum and commands, other data words.
 
 Data frame (32 bytes, every word big-endian)::
 
@@ -49,10 +57,13 @@ Notes
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Mapping
 
-from firmware_bridge.sensors.base import FrameError, Observation, Unsupported, WarmingUp, as_bytes
+from firmware_bridge.sensors.base import (
+    FrameError, Observation, Unsupported, WarmingUp, as_bytes, known_command, scaled_int,
+)
 
 SENSOR = "plantower-pms5003"
 KIND = "stream"  # active mode: the sensor pushes frames on its own
@@ -92,12 +103,51 @@ def _checksum_ok(frame: bytes) -> bool:
 
 
 # ------------------------------------------------------------------ data frames
-def decode(frame: bytes) -> Observation:
+def unpack(frame: bytes, words: struct.Struct, model: str) -> tuple[int, ...]:
+    """Check a data frame's size, start characters, length field and checksum; return its data words.
+
+    Parameters
+    ----------
+    frame : the whole frame, ``42 4D``, length, data words, check code
+    words : the layout of the data words (``>13H`` for the PMS5003)
+    model : named in error messages
+
+    Raises
+    ------
+    FrameError : wrong type, size, start characters, length field or checksum
+    """
+    if type(frame) is not bytes:
+        frame = as_bytes(frame)
+    size = words.size + 6
+    if len(frame) != size or frame[:4] != _head(size):
+        raise FrameError(_why(frame, size, model))
+    check = (frame[-2] << 8) | frame[-1]
+    if check != sum(frame[:-2]) & 0xFFFF:
+        raise FrameError(f"{model} checksum {check:04x} does not match {checksum(frame[:-2]):04x}")
+    return words.unpack_from(frame, 4)
+
+
+@functools.lru_cache(maxsize=None)
+def _head(size: int) -> bytes:
+    """The first four bytes of every data frame of ``size`` bytes: start characters and length field."""
+    return HEADER + (size - 4).to_bytes(2, "big")
+
+
+def _why(frame: bytes, size: int, model: str) -> str:
+    if len(frame) != size:
+        return f"{model} frame of {len(frame)} bytes; expected {size}"
+    if frame[:2] != HEADER:
+        return f"{model} frame starts with {frame[:2].hex()}; expected 424d"
+    return f"{model} frame length field is {int.from_bytes(frame[2:4], 'big')}; expected {size - 4}"
+
+
+def decode(frame: bytes, *, sensor: str = SENSOR) -> Observation:
     """Decode one 32-byte data frame.
 
     Parameters
     ----------
     frame : exactly :data:`FRAME_SIZE` bytes, as cut by :func:`find_frame`
+    sensor : the model id written into the observation (``plantower-pms7003`` for the alias)
 
     Returns
     -------
@@ -109,24 +159,18 @@ def decode(frame: bytes) -> Observation:
     FrameError : wrong size, header, length field or checksum; inconsistent data
     WarmingUp : all twelve data words are zero (fan spinning up)
     """
-    frame = as_bytes(frame)
-    if len(frame) != FRAME_SIZE:
-        raise FrameError(f"PMS5003 frame of {len(frame)} bytes; expected {FRAME_SIZE}")
-    if frame[:2] != HEADER:
-        raise FrameError(f"PMS5003 frame starts with {frame[:2].hex()}; expected 424d")
-    length = int.from_bytes(frame[2:4], "big")
-    if length != FRAME_LENGTH:
-        raise FrameError(f"PMS5003 frame length field is {length}; expected {FRAME_LENGTH}")
-    if not _checksum_ok(frame):
-        raise FrameError(
-            f"PMS5003 checksum {frame[-2:].hex()} does not match {checksum(frame[:-2]):04x}")
-    words = _WORDS.unpack(frame[4:30])
-    values = {name: float(word) for name, word in zip(FIELDS, words)}
+    words = unpack(frame, _WORDS, "PMS5003")
     if not any(words[:12]):
         raise WarmingUp("PMS5003 sends all-zero data: the fan is still spinning up")
-    if values["pn0_3"] == 0 and values["pm10"] > 0:
-        raise FrameError(f"PMS5003 inconsistent frame: pm10={values['pm10']:g} µg/m³ but no particle > 0.3 µm")
-    return Observation(sensor=SENSOR, values=values)
+    if words[6] == 0 and words[5] > 0:
+        raise FrameError(f"PMS5003 inconsistent frame: pm10={words[5]} µg/m³ but no particle > 0.3 µm")
+    return Observation(sensor=sensor, values=dict(zip(FIELDS, map(float, words))))
+
+
+def pack(words: struct.Struct, data: list[int]) -> bytes:
+    """Build a data frame: start characters, length field, ``data`` laid out by ``words``, check code."""
+    body = HEADER + (words.size + 2).to_bytes(2, "big") + words.pack(*data)
+    return body + checksum(body).to_bytes(2, "big")
 
 
 def encode(obs_values: Mapping[str, float], *, reserved: int = 0) -> bytes:
@@ -142,37 +186,45 @@ def encode(obs_values: Mapping[str, float], *, reserved: int = 0) -> bytes:
     ------
     ValueError : a quantity is missing, or a value does not fit in a uint16
     """
-    words: list[int] = []
-    for name in FIELDS:
-        if name not in obs_values:
-            raise ValueError(f"PMS5003 frame needs {name}; got {', '.join(sorted(obs_values)) or 'nothing'}")
-        words.append(_uint16(name, obs_values[name]))
-    words.append(_uint16("reserved", reserved))
-    body = HEADER + FRAME_LENGTH.to_bytes(2, "big") + _WORDS.pack(*words)
-    return body + checksum(body).to_bytes(2, "big")
+    words = [word(name, required(obs_values, name, "PMS5003")) for name in FIELDS]
+    return pack(_WORDS, [*words, word("reserved", reserved)])
 
 
-def _uint16(name: str, value: float) -> int:
-    try:
-        word = round(value)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{name}={value!r} is not a finite number") from None
-    if not 0 <= word <= 0xFFFF:
-        raise ValueError(f"{name}={value!r} does not fit in a PMS5003 data word (0..65535)")
-    return word
+def required(values: Mapping[str, float], name: str, model: str) -> float:
+    """``values[name]``, or a ValueError naming what the frame needs and what was given."""
+    if name not in values:
+        raise ValueError(f"{model} frame needs {name}; got {', '.join(sorted(values)) or 'nothing'}")
+    return values[name]
+
+
+def word(name: str, value: float, scale: float = 1.0, *, signed: bool = False) -> int:
+    """``value * scale`` rounded to a data word (uint16, or int16 when ``signed``).
+
+    Raises
+    ------
+    ValueError : not a finite number, or outside what the word can carry
+    """
+    lo, hi = (-0x8000, 0x7FFF) if signed else (0, 0xFFFF)
+    return scaled_int(name, value, lo, hi, scale=scale, what="a Plantower data word")
 
 
 WARMING_UP_FRAME = encode(dict.fromkeys(FIELDS, 0))
 
 
 def find_frame(buffer: bytes) -> tuple[bytes | None, bytes]:
-    """Find the first valid data frame in ``buffer``, resynchronising past garbage.
+    """Find the first valid 32-byte data frame in ``buffer`` (see :func:`find_data_frame`)."""
+    return find_data_frame(buffer, FRAME_LENGTH)
+
+
+def find_data_frame(buffer: bytes, frame_length: int) -> tuple[bytes | None, bytes]:
+    """Find the first valid data frame whose length field is ``frame_length``, resynchronising past garbage.
 
     Returns
     -------
-    (frame, rest) : ``frame`` is a checksum-valid 32-byte data frame or ``None``;
-        ``rest`` is what follows it, or, when no frame is complete yet, the tail
-        that may still begin one (keep it and append the next bytes).
+    (frame, rest) : ``frame`` is a checksum-valid data frame of ``frame_length + 4``
+        bytes or ``None``; ``rest`` is what follows it, or, when no frame is
+        complete yet, the tail that may still begin one (keep it and append
+        the next bytes).
 
     Notes
     -----
@@ -182,6 +234,7 @@ def find_frame(buffer: bytes) -> tuple[bytes | None, bytes]:
     (8 bytes, length field 4, valid checksum) are passed over whole.
     """
     buf = as_bytes(buffer)
+    size = frame_length + 4
     start = 0
     while True:
         i = buf.find(HEADER, start)
@@ -191,12 +244,12 @@ def find_frame(buffer: bytes) -> tuple[bytes | None, bytes]:
         if len(buf) - i < 4:
             return None, buf[i:]
         length = int.from_bytes(buf[i + 2:i + 4], "big")
-        if length == FRAME_LENGTH:
-            if len(buf) - i < FRAME_SIZE:
+        if length == frame_length:
+            if len(buf) - i < size:
                 return None, buf[i:]
-            frame = buf[i:i + FRAME_SIZE]
+            frame = buf[i:i + size]
             if _checksum_ok(frame):
-                return frame, buf[i + FRAME_SIZE:]
+                return frame, buf[i + size:]
         elif length == ACK_LENGTH:
             if len(buf) - i < ACK_SIZE:
                 return None, buf[i:]
@@ -209,9 +262,7 @@ def find_frame(buffer: bytes) -> tuple[bytes | None, bytes]:
 # ------------------------------------------------------------------ commands
 def command(cmd: int, data: int = 0) -> bytes:
     """Build a 7-byte command frame ``42 4D CMD DATAH DATAL LRCH LRCL``."""
-    if cmd not in COMMANDS:
-        raise ValueError(f"unknown PMS5003 command 0x{cmd:02X}; known: "
-                         + ", ".join(f"0x{c:02X} ({n})" for c, n in COMMANDS.items()))
+    known_command(cmd, COMMANDS, "PMS5003")
     if not 0 <= data <= 0xFFFF:
         raise ValueError(f"PMS5003 command data {data} does not fit in 16 bits")
     body = HEADER + bytes([cmd]) + data.to_bytes(2, "big")
@@ -223,6 +274,13 @@ PASSIVE_MODE = command(CMD_MODE, 0x0000)
 ACTIVE_MODE = command(CMD_MODE, 0x0001)
 SLEEP = command(CMD_SLEEP, 0x0000)
 WAKEUP = command(CMD_SLEEP, 0x0001)
+
+# Written once after each opening of the port: a sensor left asleep or in
+# passive mode by an earlier program streams again (its answers are acknowledgements).
+INIT_COMMANDS: tuple[bytes, ...] = (WAKEUP, ACTIVE_MODE)
+# The ``pms5003-passive`` registration: the reader asks for each frame.
+PASSIVE_INIT_COMMANDS: tuple[bytes, ...] = (WAKEUP, PASSIVE_MODE)
+WARMUP_S = 30.0  # [s] fan stabilisation after power-on or wake-up (data manual, "stable data")
 
 
 def parse_command(frame: bytes) -> tuple[int, int]:

@@ -14,6 +14,8 @@ Commands (host to sensor)::
     FF 01 86 00 00 00 00 00 79     read CO2 concentration
     FF 01 79 A0 00 00 00 00 E6     self-calibration (ABC) on
     FF 01 79 00 00 00 00 00 86     self-calibration (ABC) off
+    FF 01 99 00 00 00 07 D0 8F     detection range 0-2000 ppm (bytes 6-7: range [ppm])
+    FF 01 99 00 00 00 13 88 CB     detection range 0-5000 ppm
 
 Answer to "read"::
 
@@ -33,12 +35,24 @@ Notes
   and gets ``Observation.warming_up``.
 - ABC (automatic baseline correction, on by default) assumes the sensor sees
   ~400 ppm fresh air once a day; switch it off for sensors kept indoors.
-  The sensor does not answer the ABC commands.
+  The sensor does not answer the ABC commands.  Registered names: ``mhz19``
+  writes :data:`ABC_OFF` each time the port opens (a citizen kit is carried
+  indoors and out, and an indoor baseline drags the readings down), and
+  ``mhz19-abc`` writes :data:`ABC_ON` instead, for a sensor that stays
+  outdoors or in a room aired every day.
+- Range: 0-2000, 0-5000 or 0-10000 ppm (:func:`set_range`); the factory
+  setting is 0-5000 ppm on most units.  A narrower range gives a finer
+  resolution; readings above the range are clipped.
+- Preheat: 3 minutes after power-on (:data:`PREHEAT_S`).  Some units
+  answer with six zero data bytes while they start (0 ppm at -40 °C):
+  :class:`WarmingUp` (PyPMS's MH-Z19B tests carry such an answer).
 """
 
 from __future__ import annotations
 
-from firmware_bridge.sensors.base import FrameError, Observation, Unsupported, as_bytes
+from firmware_bridge.sensors.base import (
+    FrameError, Observation, Unsupported, WarmingUp, as_bytes, known_command, scaled_int,
+)
 
 SENSOR = "winsen-mhz19"
 KIND = "polled"  # the reader writes READ_COMMAND and reads RESPONSE_SIZE bytes
@@ -53,10 +67,13 @@ START = 0xFF
 SENSOR_NUMBER = 0x01  # byte 1 of every command
 CMD_READ = 0x86
 CMD_ABC = 0x79
+CMD_RANGE = 0x99
+RANGES: tuple[int, ...] = (2000, 5000, 10000)  # [ppm]
 TEMPERATURE_OFFSET = 40  # [°C] TT = temperature + 40 (undocumented)
 PREHEAT_S = 180.0  # [s] preheat time in the manual
+WARMUP_S = PREHEAT_S
 
-COMMANDS: dict[int, str] = {CMD_READ: "read", CMD_ABC: "abc"}
+COMMANDS: dict[int, str] = {CMD_READ: "read", CMD_ABC: "abc", CMD_RANGE: "range"}
 
 
 def checksum(packet: bytes) -> int:
@@ -69,9 +86,7 @@ def checksum(packet: bytes) -> int:
 
 def command(cmd: int, data: bytes = b"") -> bytes:
     """Build a 9-byte command ``FF 01 CMD d1..d5 CS``; ``data`` is padded with zeros to 5 bytes."""
-    if cmd not in COMMANDS:
-        raise ValueError(f"unknown MH-Z19 command 0x{cmd:02X}; known: "
-                         + ", ".join(f"0x{c:02X} ({n})" for c, n in COMMANDS.items()))
+    known_command(cmd, COMMANDS, "MH-Z19")
     if len(data) > 5:
         raise ValueError(f"MH-Z19 command data is at most 5 bytes, got {len(data)}")
     body = bytes([START, SENSOR_NUMBER, cmd]) + data.ljust(5, b"\x00")
@@ -81,6 +96,20 @@ def command(cmd: int, data: bytes = b"") -> bytes:
 READ_COMMAND = command(CMD_READ)
 ABC_ON = command(CMD_ABC, b"\xa0")
 ABC_OFF = command(CMD_ABC, b"\x00")
+INIT_COMMANDS: tuple[bytes, ...] = (ABC_OFF,)
+ABC_INIT_COMMANDS: tuple[bytes, ...] = (ABC_ON,)
+
+
+def set_range(ppm: int) -> bytes:
+    """The command that sets the detection range to 0..``ppm`` (2000, 5000 or 10000).
+
+    Raises
+    ------
+    ValueError : another range
+    """
+    if ppm not in RANGES:
+        raise ValueError(f"MH-Z19 range {ppm} ppm; choose one of {', '.join(map(str, RANGES))}")
+    return command(CMD_RANGE, b"\x00\x00\x00" + ppm.to_bytes(2, "big"))
 
 
 def is_read_command(data: bytes) -> bool:
@@ -126,6 +155,7 @@ def decode(resp: bytes, *, preheating: bool = False) -> Observation:
     Raises
     ------
     FrameError : wrong size, start byte, command byte or checksum
+    WarmingUp : the six data bytes are all zero (0 ppm at -40 °C is no reading; sensors send it while starting)
     """
     resp = as_bytes(resp)
     if len(resp) != PACKET_SIZE:
@@ -136,6 +166,8 @@ def decode(resp: bytes, *, preheating: bool = False) -> Observation:
         raise FrameError(f"MH-Z19 answer to command {resp[1]:02x}; expected the read answer 86")
     if resp[8] != checksum(resp):
         raise FrameError(f"MH-Z19 checksum {resp[8]:02x}; expected {checksum(resp):02x}")
+    if not any(resp[2:8]):
+        raise WarmingUp("MH-Z19 answers with zeros: it is still starting")
     co2 = resp[2] * 256 + resp[3]
     temperature = resp[4] - TEMPERATURE_OFFSET
     return Observation(sensor=SENSOR, values={"co2": float(co2), "temperature": float(temperature)},
@@ -155,22 +187,13 @@ def encode_response(co2: float, temperature: float, *, status: int = 0, extra: i
     ------
     ValueError : a value outside what the packet can carry
     """
-    ppm = _rounded("co2", co2, 0, 0xFFFF)
-    tt = _rounded("temperature", temperature, -TEMPERATURE_OFFSET, 0xFF - TEMPERATURE_OFFSET) + TEMPERATURE_OFFSET
+    ppm = scaled_int("co2", co2, 0, 0xFFFF, what="an MH-Z19 answer")
+    tt = scaled_int("temperature", temperature, -TEMPERATURE_OFFSET, 0xFF - TEMPERATURE_OFFSET,
+                    what="an MH-Z19 answer") + TEMPERATURE_OFFSET
     if not 0 <= status <= 0xFF or not 0 <= extra <= 0xFFFF:
         raise ValueError("MH-Z19 status must fit in a byte and extra in 16 bits")
     body = bytes([START, CMD_READ]) + ppm.to_bytes(2, "big") + bytes([tt, status]) + extra.to_bytes(2, "big")
     return body + bytes([checksum(body)])
-
-
-def _rounded(name: str, value: float, lo: int, hi: int) -> int:
-    try:
-        n = round(value)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{name}={value!r} is not a finite number") from None
-    if not lo <= n <= hi:
-        raise ValueError(f"{name}={value!r} is outside what an MH-Z19 answer carries ({lo}..{hi})")
-    return n
 
 
 def _find(buffer: bytes, second: int) -> tuple[bytes | None, bytes]:

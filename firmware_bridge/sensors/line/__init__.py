@@ -1,0 +1,1 @@
+"""Text line protocols of microcontroller kits."""

@@ -1,0 +1,1 @@
+"""Nova Fitness particulate matter sensors."""

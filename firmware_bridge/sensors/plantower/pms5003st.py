@@ -1,0 +1,108 @@
+"""Plantower PMS5003ST particulate matter, formaldehyde, temperature and humidity sensor frames.
+
+Sources: Plantower "PMS5003ST series data manual" (2016 edition, the one
+linked from avaldebe/PyPMS ``docs/sensors/Plantower.md``), appendix
+"transport protocol - Active Mode"; the layout cross-checked with PyPMS
+``src/pms/sensors/plantower/pms5003st.py`` (v0.8).  Serial: 9600 baud, 8 data
+bits, no parity, 1 stop bit, 3.3 V TTL.  Registered as ``pms5003st`` (active
+mode, a stream); commands, acknowledgements and checksum are the PMS5003's
+(:mod:`firmware_bridge.sensors.plantower.pms5003`).
+
+Data frame (40 bytes, every word big-endian)::
+
+    byte  0-1   start characters 0x42 0x4D
+    byte  2-3   frame length = 2 x 17 + 2 = 36
+    byte  4-15  data 1-6:   PM1.0, PM2.5, PM10 CF=1; PM1.0, PM2.5, PM10 atmospheric [µg/m³]
+    byte 16-27  data 7-12:  particles beyond 0.3, 0.5, 1.0, 2.5, 5.0, 10 µm [#/0.1 L]
+    byte 28-29  data 13:    formaldehyde x 1000 [0.001 mg/m³ = µg/m³]
+    byte 30-31  data 14:    temperature x 10 [0.1 °C], signed
+    byte 32-33  data 15:    relative humidity x 10 [0.1 %]
+    byte 34-35  data 16:    reserved
+    byte 36-37  data 17:    firmware version (high byte) and error code (low byte)
+    byte 38-39  check code = sum of bytes 0-37, as uint16
+
+Notes
+-----
+- Formaldehyde is stored as ``hcho`` [mg/m³] (the table's unit), so the
+  word is divided by 1000.  The electrochemical cell needs far longer than
+  the fan to settle (the manual gives no figure; count hours, not seconds).
+- All twelve particle words zero means the fan is spinning up:
+  :class:`WarmingUp`, as for the PMS5003.
+- Mass without any particle above 0.3 µm is inconsistent: :class:`FrameError`.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Mapping
+
+from firmware_bridge.sensors.base import FrameError, Observation, WarmingUp
+from firmware_bridge.sensors.plantower import pms5003
+
+SENSOR = "plantower-pms5003st"
+KIND = "stream"
+BAUDRATE = 9600
+BYTESIZE = 8
+PARITY = "N"
+STOPBITS = 1
+INIT_COMMANDS = pms5003.INIT_COMMANDS
+WARMUP_S = pms5003.WARMUP_S
+
+FRAME_SIZE = 40
+FRAME_LENGTH = 36
+PARTICLES = pms5003.FIELDS
+FIELDS: tuple[str, ...] = (*PARTICLES, "hcho", "temperature", "relative_humidity")
+_WORDS = struct.Struct(">13Hh3H")
+
+
+def decode(frame: bytes) -> Observation:
+    """Decode one 40-byte PMS5003ST data frame.
+
+    Returns
+    -------
+    Observation with the PMS5003's twelve values [µg/m³, #/0.1 L], ``hcho``
+    [mg/m³], ``temperature`` [°C] and ``relative_humidity`` [%].
+
+    Raises
+    ------
+    FrameError : wrong size, header, length field or checksum; inconsistent data
+    WarmingUp : all particle words are zero (fan spinning up)
+    """
+    words = pms5003.unpack(frame, _WORDS, "PMS5003ST")
+    if not any(words[:12]):
+        raise WarmingUp("PMS5003ST sends all-zero particle data: the fan is still spinning up")
+    if words[6] == 0 and words[5] > 0:
+        raise FrameError(f"PMS5003ST inconsistent frame: pm10={words[5]} µg/m³ but no particle > 0.3 µm")
+    values = dict(zip(PARTICLES, map(float, words)))
+    values["hcho"] = words[12] / 1000
+    values["temperature"] = words[13] / 10
+    values["relative_humidity"] = words[14] / 10
+    return Observation(sensor=SENSOR, values=values)
+
+
+def encode(values: Mapping[str, float], *, version: int = 0, error: int = 0) -> bytes:
+    """Build the 40-byte frame a PMS5003ST sends for ``values`` (every name of :data:`FIELDS`).
+
+    Particle values are rounded to whole units, ``hcho`` to 0.001 mg/m³,
+    temperature and humidity to 0.1.
+
+    Raises
+    ------
+    ValueError : a quantity is missing, or a value does not fit in its data word
+    """
+    def get(name: str) -> float:
+        return pms5003.required(values, name, "PMS5003ST")
+
+    data = [pms5003.word(name, get(name)) for name in PARTICLES]
+    data.append(pms5003.word("hcho", get("hcho"), 1000))
+    data.append(pms5003.word("temperature", get("temperature"), 10, signed=True))
+    data.append(pms5003.word("relative_humidity", get("relative_humidity"), 10))
+    if not (0 <= version <= 0xFF and 0 <= error <= 0xFF):
+        raise ValueError(f"PMS5003ST version {version} and error code {error} must each fit in a byte")
+    data += [0, version << 8 | error]
+    return pms5003.pack(_WORDS, data)
+
+
+def find_frame(buffer: bytes) -> tuple[bytes | None, bytes]:
+    """Cut the next checksum-valid 40-byte frame out of ``buffer`` (acknowledgements passed over)."""
+    return pms5003.find_data_frame(buffer, FRAME_LENGTH)

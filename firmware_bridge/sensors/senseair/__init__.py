@@ -1,0 +1,1 @@
+"""Senseair CO2 sensors."""

@@ -43,7 +43,7 @@ from paho.mqtt.properties import Properties
 from qsec import contract
 import pyarrow as pa
 
-from ingest import fastpath
+from ingest import adapters, fastpath
 from ingest.store import DeadLetter, Store
 from ingest.tracking import SeqTracker
 
@@ -93,6 +93,9 @@ class IngestSettings:
     username: str | None = None
     password: str | None = None
     register_unknown: bool = True  # open registry: a new device/campaign is registered on first sight
+    # Campaign of the records that external formats bring over MQTT (SenML, Tasmota, Smart Citizen: see
+    # ingest/adapters); None: ingest does not subscribe to their topics.
+    external_campaign: str | None = None
     limits: contract.Limits = field(default_factory=lambda: contract.LIMITS)
 
 
@@ -139,6 +142,7 @@ class IngestWorker:
         # Callbacks before connect(): queued messages arrive right after CONNACK.
         c.on_message = self._on_message
         c.on_connect = self._on_connect
+        c.on_subscribe = self._on_subscribe
         c.on_disconnect = self._on_disconnect
         c.reconnect_delay_set(min_delay=1, max_delay=10)
         c.max_queued_messages_set(0)
@@ -150,11 +154,23 @@ class IngestWorker:
             self.metrics["connect_refused"] += 1
             return
         self.metrics["connects"] += 1
-        client.subscribe([
-            (contract.subscription(self.settings.campaign_filter, share_group=self.settings.share_group), 1),
-            (contract.subscription(self.settings.campaign_filter, kind="status"), 1),  # every worker sees every kit
+        s = self.settings
+        topics = [
+            (contract.subscription(s.campaign_filter, share_group=s.share_group), 1),
+            (contract.subscription(s.campaign_filter, kind="status"), 1),  # every worker sees every kit
             (SYS_DROPPED, 0),
-        ])
+        ]
+        if s.external_campaign:
+            for filters in adapters.mqtt_topics().values():
+                topics += [(f"$share/{s.share_group}/{f}" if s.share_group else f, 1) for f in filters]
+        client.subscribe(topics)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+        refused = [rc for rc in reason_codes if rc.is_failure]
+        if refused:
+            log.error("ingest: the broker refused subscriptions: %s (check the ACL for the ingest user)", refused)
+            self.metrics["subscribe_refused"] += len(refused)
+        # Only now is a message published after start() sure to reach us.
         self._connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
@@ -256,7 +272,11 @@ class IngestWorker:
         now_ms = int(self.clock() * 1000)
         dead: list[DeadLetter] = []
         msgs: list[fastpath.Message] = []
+        external: list[tuple[str, str, str, contract.Record]] = []
         for m in work:
+            if not m.topic.startswith(contract.TOPIC_ROOT + "/"):
+                self._decode_external(m, now_ms, external, dead)
+                continue
             try:
                 tp = contract.parse_topic(m.topic)
             except contract.ContractError as exc:
@@ -272,11 +292,12 @@ class IngestWorker:
             for c, d, b, r in zip(fast.campaign, fast.device, fast.boot, fast.records)]
         answer: dict[str, tuple[str, dict[str, set[int]], list[dict]]] = {
             m.device: (m.campaign, defaultdict(set), []) for m in msgs}
-        slow_rows = self._decode_exactly([msgs[i] for i in slow], now_ms, dead, answer)
+        slow_rows = self._decode_exactly([msgs[i] for i in slow], now_ms, dead, answer) + external
         rows.extend(slow_rows)
         self.metrics["records_received"] += len(rows)
         for _, d, b, r in rows:
-            answer[d][1][b].add(r.seq)
+            if d in answer:  # external formats get no feedback
+                answer[d][1][b].add(r.seq)
 
         table = fastpath.to_arrow(fast, self.store.quantity_columns, now_ms) if len(fast) else None
         if slow_rows:
@@ -315,6 +336,22 @@ class IngestWorker:
             except Exception:  # a broken screen must not stop ingest
                 log.exception("ingest: a commit listener failed")
                 self.metrics["listener_errors"] += 1
+
+    def _decode_external(self, m: _Pending, now_ms: int, rows: list[tuple[str, str, str, contract.Record]],
+                         dead: list[DeadLetter]) -> None:
+        """A message of an external format (SenML, Tasmota, Smart Citizen), through its adapter."""
+        campaign = self.settings.external_campaign or "external"
+        result = adapters.decode_mqtt(m.topic, m.payload, received_ms=now_ms, campaign=campaign,
+                                      not_before_ms=self._not_before(campaign))
+        if result is None:
+            dead.append(DeadLetter(m.topic, contract.BadTopic.reason, "no adapter reads this topic",
+                                   m.payload.decode("utf-8", "replace")))
+            return
+        for c, d, _, _ in result.rows:
+            self._register(c, d)
+        self.metrics["records_received"] += len(result.refused)  # rows are counted with the others
+        rows.extend(result.rows)
+        dead.extend(result.refused)
 
     def _decode_exactly(self, msgs: list[fastpath.Message], now_ms: int, dead: list[DeadLetter],
                         answer: dict[str, tuple[str, dict[str, set[int]], list[dict]]]

@@ -114,3 +114,30 @@ def test_messages_sent_while_ingest_is_down_are_stored_when_it_comes_back(tmp_pa
         second.stop()
         store.close()
         pub.loop_stop()
+
+
+def test_a_tasmota_message_over_mqtt_is_stored_through_its_adapter(tmp_path: Path, own_broker, unique: str) -> None:
+    """External formats ride the same worker: subscribed when a campaign is named for them."""
+    store = Store(tmp_path / "qsec.duckdb")
+    worker = IngestWorker(store, IngestSettings(port=own_broker.port, client_id=f"ext-{unique}", batch_ms=50,
+                                                external_campaign=f"ext{unique}")).start()
+    try:
+        pub = _client("127.0.0.1", own_broker.port)
+        sample = (Path(__file__).parent / "samples" / "tasmota_sds011_bme280.json").read_bytes()
+        pub.publish(f"tele/balcony-{unique}/SENSOR", sample, qos=1).wait_for_publish(5)
+        pub.publish("tele/nope/STATE", b"{}", qos=1).wait_for_publish(5)  # not a topic ingest reads: never delivered
+        cur = store.cursor()
+        wait_until(lambda: cur.execute("SELECT count(*) FROM readings").fetchone()[0] == 2, what="SDS011 + BME280 records")
+        rows = cur.execute("SELECT campaign, device, sensor, pm2_5, pm10, temperature, pressure FROM readings "
+                           "ORDER BY sensor").fetchall()
+        assert {r[1] for r in rows} == {f"balcony-{unique}"} and {r[0] for r in rows} == {f"ext{unique}"}
+        by_values = {r[2]: r[3:] for r in rows}
+        assert (7.3, 12.1) in [v[:2] for v in by_values.values()]
+        assert (18.4, 1011.2) in [v[2:] for v in by_values.values()]
+        pub.publish(f"tele/balcony-{unique}/SENSOR", sample, qos=1).wait_for_publish(5)  # the same message again
+        wait_until(lambda: worker.metrics["records_duplicate"] == 2, what="the repeat counted as duplicates")
+        assert cur.execute("SELECT count(*) FROM readings").fetchone()[0] == 2
+        pub.loop_stop()
+    finally:
+        worker.stop()
+        store.close()

@@ -63,7 +63,14 @@ def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1,)
+def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
+    """Campaign management: kits, pseudonymous participants, home zones, opt-outs, deletions (docs/campaigns.md)."""
+    from ingest.registry import ensure_registry_schema
+
+    ensure_registry_schema(con)
+
+
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migration_1, _migration_2)
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
@@ -113,6 +120,9 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = duckdb.connect(str(self.path))
         self._db.execute("SET TimeZone = 'UTC'")
+        # Large exports and analyses spill to disk instead of growing without bound.
+        self._db.execute("SET memory_limit = '2GB'")
+        self._db.execute(f"SET temp_directory = '{self.path.parent / 'duckdb-tmp'}'")
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self.quantity_columns: tuple[str, ...] = create_schema(self._db)

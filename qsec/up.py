@@ -48,6 +48,7 @@ class UpOptions:
     duration: float | None = None
     open_browser: bool = False
     influx: dict | None = None  # --influx-url/--influx-token/--influx-org/--influx-bucket
+    external_campaign: str | None = None
 
 
 def _say(msg: str) -> None:
@@ -80,6 +81,16 @@ def make_server(pipeline: Pipeline, *, host: str, port: int, campaign: str | Non
     hub = LiveHub()
     worker.listeners.append(live_event_forwarder(hub))
     app = create_app(store.new_cursor, hub, campaign=campaign, title="qsec")
+    from dashboards.research import ResearchSettings, research_router
+
+    app.include_router(research_router(store.new_cursor, ResearchSettings.from_data_dir(store.path.parent)))
+    if worker.settings.external_campaign:  # Sensor.Community / airrohr firmware pushing to "own API"
+        from ingest.adapters import airrohr_http
+        from ingest.importer import write_batches
+
+        app.include_router(airrohr_http.router(
+            lambda result: write_batches(store, result, received_ms=int(time.time() * 1000)),
+            campaign=worker.settings.external_campaign))
     mirror_metrics = mirror.metrics if mirror is not None else None
     collector = QsecCollector(worker, hub=hub, mirror_metrics=mirror_metrics)
 
@@ -146,7 +157,8 @@ def run_up(o: UpOptions) -> int:
 
         # 2. store + ingest first, so that nothing waits on it
         mirror = MirrorOptions(**{k.removeprefix("influx_"): v for k, v in (o.influx or {}).items()})
-        pipeline = build(data, host=host, port=port, client_id=f"qsec-ingest-{o.campaign}", mirror=mirror)
+        pipeline = build(data, host=host, port=port, client_id=f"qsec-ingest-{o.campaign}", mirror=mirror,
+                         external_campaign=o.external_campaign)
         pipeline.store.ensure_campaign(o.campaign, "Démo — Versailles (kits simulés)")
         pipeline.start()
         worker = pipeline.worker

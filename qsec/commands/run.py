@@ -20,6 +20,9 @@ def mirror_options(f):  # noqa: ANN001, ANN201
                      help="InfluxDB API token."),
         click.option("--influx-org", default="qsec", show_default=True),
         click.option("--influx-bucket", default="qsec", show_default=True),
+        click.option("--external-campaign", default=None, metavar="CAMPAIGN",
+                     help="Also take external formats (SenML, Tasmota, Smart Citizen over MQTT; airrohr pushes to "
+                          "/api/push/airrohr) into this campaign. See docs/adapters.md."),
     ]):
         f = opt(f)
     return f
@@ -60,6 +63,7 @@ def up(**opts: object) -> None:
 
     o = dict(opts)
     o["influx"] = {k: o.pop(k) for k in ("influx_url", "influx_token", "influx_org", "influx_bucket")}
+    o["external_campaign"] = o.pop("external_campaign")
     o["data_dir"] = o["data_dir"] or default_data_dir()
     o["broker"] = hostport(o["broker"]) if o["broker"] else None
     sys.exit(run_up(UpOptions(**o)))  # type: ignore[arg-type]
@@ -72,7 +76,8 @@ def _pipeline(data_dir: Path, broker: str, client_id: str, share_group: str, inf
     host, port = hostport(broker)
     mirror = MirrorOptions(url=influx["influx_url"], token=influx["influx_token"], org=influx["influx_org"],
                            bucket=influx["influx_bucket"])
-    return build(data_dir, host=host, port=port, client_id=client_id, share_group=share_group, mirror=mirror)
+    return build(data_dir, host=host, port=port, client_id=client_id, share_group=share_group, mirror=mirror,
+                 external_campaign=influx.get("external_campaign"))
 
 
 @click.command(context_settings=CONTEXT)

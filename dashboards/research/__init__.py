@@ -1,0 +1,75 @@
+"""The researcher API: campaigns, kits, participants, readings, aggregates, trips, grids, indices, exports.
+
+Also a read-only OGC SensorThings API v1.1 view of the public campaigns
+(``/sta/v1.1``) and locally served interactive docs (``/research/docs``).
+``docs/api.md`` is the user's guide.
+
+Mount it on an application::
+
+    from dashboards.research import ResearchSettings, research_router
+    app.include_router(research_router(store.new_cursor, ResearchSettings.from_data_dir(data_dir)))
+
+Modules
+-------
+context
+    Store cursors, the caller (token or public), rate limits, error mapping.
+auth
+    API tokens (create, check, revoke) and roles.
+ratelimit
+    In-memory token buckets (429 with Retry-After).
+models, sta_models
+    Request and response models, every field bounded.
+routes_registry, routes_data, sta, docs
+    The routes.
+analyses
+    Trips, privacy-safe grids and indices shaped as responses.
+settings
+    :class:`ResearchSettings`, validated at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+from fastapi import APIRouter
+
+from dashboards.research.settings import ResearchSettings
+
+__all__ = ["ResearchSettings", "research_router"]
+
+
+def research_router(con_factory: Callable[[], duckdb.DuckDBPyConnection], settings: ResearchSettings,
+                    *, clock: Callable[[], float] | None = None) -> APIRouter:
+    """Build the researcher API, the SensorThings view and the docs page as one router.
+
+    Parameters
+    ----------
+    con_factory : callable returning duckdb.DuckDBPyConnection
+        A fresh cursor on the store usable in the calling thread
+        (``store.new_cursor``); each request closes its own.  The registry
+        tables are created on it once, here.
+    settings : ResearchSettings
+    clock : callable returning float, optional
+        Monotonic seconds for the rate limits; injected by tests.
+
+    Returns
+    -------
+    fastapi.APIRouter
+        Routes under ``/research/v1``, ``/sta/v1.1`` and ``/research/docs``.
+    """
+    from dashboards.research.context import Context
+    from dashboards.research.docs import add_docs_routes
+    from dashboards.research.routes_data import add_data_routes
+    from dashboards.research.routes_registry import add_registry_routes
+    from dashboards.research.sta import add_sta_routes
+
+    ctx = Context(con_factory, settings, clock)
+    api = APIRouter(prefix="/research/v1", tags=["research"])
+    add_registry_routes(api, ctx)
+    add_data_routes(api, ctx)
+    router = APIRouter()
+    router.include_router(api)
+    add_sta_routes(router, ctx)
+    add_docs_routes(router)
+    return router

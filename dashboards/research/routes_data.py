@@ -1,0 +1,230 @@
+"""Data routes: readings (paged), aggregates, trips, grids, indices, exports, the flag legend.
+
+Every route takes a campaign.  A token that reads the campaign gets the
+researcher view; anyone else gets the public view of a public campaign
+(no positions, no participant ids, opted-out ranges left out) or 401/404.
+Maps for the public are grids with home zones masked and cells of too
+few participants suppressed (``analysis.privacy``).
+
+Pagination of ``/readings`` is by keyset on ``(time, device, boot, seq)``:
+``next_cursor`` is an opaque string to pass back as ``cursor``; pages stay
+consistent while new records arrive.
+"""
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import duckdb
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime, BaseModel, Field
+
+from analysis.export import Selection, count_rows, plan
+from analysis.export.manifest import flag_legend
+from analysis.export.writers import FORMATS
+from dashboards.research import models as m
+from dashboards.research.analyses import grid_model, index_rows, trip_rows
+from dashboards.research.auth import Caller
+from dashboards.research.context import Context, forbid
+from dashboards.research.routes_registry import ZIP, bundle_response
+from ingest import registry as reg
+from qsec import quantities as qty
+
+Window = Annotated[str, Query(pattern=r"^[1-9][0-9]{0,3}(s|min|h|D)$", description="e.g. 1min, 15min, 1h, 1D")]
+
+
+class Filters(BaseModel):
+    """Query parameters shared by readings, aggregates, trips, grids, indices and exports."""
+
+    campaign: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    device: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]] = Field([], max_length=100)
+    quantity: list[Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$")]] = Field([], max_length=64)
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    bbox: str | None = Field(None, pattern=r"^-?[0-9.]{1,12},-?[0-9.]{1,12},-?[0-9.]{1,12},-?[0-9.]{1,12}$",
+                             description="min_lon,min_lat,max_lon,max_lat [° WGS84]")
+    flags_none: int = Field(0, ge=0, le=2**31 - 1, description="leave out records with any of these flag bits")
+    flags_all: int = Field(0, ge=0, le=2**31 - 1, description="keep records with all of these flag bits")
+    positions: bool = Field(False, description="add latitude/longitude from the device's GPS (researchers only)")
+
+
+def public_view(con: duckdb.DuckDBPyConnection, caller: Caller, campaign: str) -> bool:
+    """False for the researcher view, True for the public view; 401/403/404 when neither is allowed."""
+    if caller.reads(campaign):
+        reg.get_campaign(con, campaign)
+        return False
+    info = reg.get_campaign(con, campaign)
+    if not info.public:
+        if caller.public:
+            raise forbid(caller, f"read campaign {campaign}")
+        raise reg.NotFound(f"no campaign {campaign!r} for this token")
+    return True
+
+
+def selection_of(f: Filters, public: bool, **extra: Any) -> Selection:
+    bbox = tuple(float(v) for v in f.bbox.split(",")) if f.bbox else None
+    options: dict[str, Any] = {
+        "campaign": f.campaign, "devices": tuple(f.device), "quantities": tuple(f.quantity), "start": f.start,
+        "end": f.end, "bbox": bbox, "flags_none": f.flags_none, "flags_all": f.flags_all,
+        "positions": f.positions, "public": public}
+    return Selection(**(options | extra))
+
+
+def encode_cursor(row: dict[str, Any]) -> str:
+    t = row["time"]
+    key = [int(pd.Timestamp(t).value // 1000), row["device"], row["boot"], int(row["seq"])]
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[object, ...]:
+    try:
+        micros, device, boot, seq = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not (isinstance(micros, int) and isinstance(device, str) and isinstance(boot, str)
+                and isinstance(seq, int)):
+            raise ValueError("wrong types")
+    except (ValueError, TypeError, binascii.Error) as error:
+        raise HTTPException(400, "cursor is not one this API gave; start again without it") from error
+    when = pd.Timestamp(micros, unit="us").to_pydatetime()
+    return (when, device, boot, seq)
+
+
+def reading_models(rows: list[dict[str, Any]], quantities: tuple[str, ...], positions: bool) -> list[m.Reading]:
+    out = []
+    value_names = [q for q in quantities if not (positions and q in ("latitude", "longitude"))]
+    for r in rows:
+        values = {q: r[q] for q in value_names if r.get(q) is not None and np.isfinite(r[q])}
+        out.append(m.Reading(campaign=r["campaign"], device=r["device"], participant=r.get("participant"),
+                             boot=r["boot"], seq=r["seq"], time=r["time"], sensor=r["sensor"], flags=r["flags"],
+                             latitude=r.get("latitude"), longitude=r.get("longitude"),
+                             position_age_s=r.get("position_age_s"), values=values))
+    return out
+
+
+def frame_of(ctx: Context, con: duckdb.DuckDBPyConnection, selection: Selection) -> pd.DataFrame:
+    """The selection as a pandas frame, refused with 413 beyond ``settings.max_rows``."""
+    p = plan(con, selection)
+    n = count_rows(con, p)
+    if n > ctx.settings.max_rows:
+        raise HTTPException(413, f"{n} records selected, more than {ctx.settings.max_rows}: narrow the time range "
+                                 "or the devices, or use /exports")
+    return con.sql(p.sql, params=list(p.params)).df()
+
+
+def first_quantity(f: Filters) -> str:
+    """The one quantity a trips or grid request is about (``pm2_5`` by default)."""
+    if len(f.quantity) > 1:
+        raise HTTPException(422, "give one quantity for trips and grids")
+    name = f.quantity[0] if f.quantity else "pm2_5"
+    if name not in qty.QUANTITIES or name in ("latitude", "longitude"):
+        raise HTTPException(422, f"unknown or positional quantity {name!r}; e.g. pm2_5, co2")
+    return name
+
+
+def add_data_routes(router: APIRouter, ctx: Context) -> None:
+    """Add the data routes to ``router``."""
+    Con = Annotated[duckdb.DuckDBPyConnection, Depends(ctx.con)]
+    Who = Annotated[Caller, Depends(ctx.caller)]
+
+    @router.get("/flags", response_model=m.FlagLegend, summary="What each bit of a record's flags means")
+    def flags(caller: Who) -> m.FlagLegend:
+        return m.FlagLegend(flags=[m.FlagInfo(**f) for f in flag_legend()])
+
+    @router.get("/readings", response_model=m.ReadingsPage, summary="Records, a page at a time")
+    def readings(f: Annotated[Filters, Query()], con: Con, caller: Who,
+                 limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+                 cursor: Annotated[str | None, Query(max_length=400)] = None) -> m.ReadingsPage:
+        limit = min(limit, ctx.settings.page_max)
+        selection = selection_of(f, public_view(con, caller, f.campaign))
+        p = plan(con, selection, after=decode_cursor(cursor) if cursor else None, limit=limit + 1)
+        rows = con.sql(p.sql, params=list(p.params)).to_arrow_table().to_pylist()  # aware UTC times, no pytz
+        more = len(rows) > limit
+        page = reading_models(rows[:limit], p.quantities, selection.checked().positions)
+        nxt = encode_cursor(rows[limit - 1]) if more else None
+        units = {q: qty.get(q).unit for q in p.quantities}
+        return m.ReadingsPage(count=len(page), next_cursor=nxt, units=units, readings=page)
+
+    @router.get("/readings/aggregate", response_model=m.AggregatePage,
+                summary="Fixed windows: statistics, count, expected count and coverage")
+    def aggregate(f: Annotated[Filters, Query()], con: Con, caller: Who, window: Window = "1h",
+                  stat: Annotated[list[Literal["mean", "median", "min", "max", "quantiles"]],
+                                  Query(max_length=5)] = ["mean"],  # noqa: B006 (FastAPI copies defaults)
+                  quantile: Annotated[list[Annotated[float, Field(ge=0, le=1)]], Query(max_length=9)] = [0.05, 0.95],  # noqa: B006
+                  qc: Annotated[bool, Query(description="compute QC flags (analysis.qc) before aggregating")] = False,
+                  exclude_flags: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
+                  min_coverage: Annotated[float | None, Query(ge=0, le=1)] = None,
+                  label: Literal["start", "end"] = "start") -> m.AggregatePage:
+        from analysis.qc import SUSPECT, flag
+        from analysis.resample import quantile_name, resample
+
+        if not f.quantity:
+            raise HTTPException(422, "give at least one quantity (quantity=pm2_5)")
+        selection = selection_of(f, public_view(con, caller, f.campaign), quantities=() if qc else tuple(f.quantity))
+        frame = frame_of(ctx, con, selection)
+        exclude = exclude_flags if exclude_flags is not None else (SUSPECT if qc else 0)
+        if qc and len(frame):
+            frame["flags"] = flag(frame)
+        names = [q for q in f.quantity if q in frame.columns]
+        if not len(frame) or not names:
+            return m.AggregatePage(window=window, exclude_flags=exclude, rows=[])
+        out = resample(frame, window, stats=stat, quantiles=quantile, exclude=exclude, min_coverage=min_coverage,
+                       quantities=names, label=label)
+        stats = [s for s in ("mean", "median", "min", "max") if s in stat]
+        stats += [quantile_name(p) for p in quantile] if "quantiles" in stat else []
+        records = out.replace({np.nan: None}).to_dict("records")
+        rows = [m.Aggregate(device=r["device"], quantity=r["quantity"], time=r["time"],
+                            values={s: r.get(s) for s in stats}, count=r["count"], expected=r["expected"],
+                            coverage=min(1.0, r["coverage"] or 0.0), excluded=r["excluded"], reason=r["reason"])
+                for r in records]
+        return m.AggregatePage(window=window, exclude_flags=exclude, rows=rows)
+
+    @router.get("/trips", response_model=m.TripList,
+                summary="Stops and moves of each device, with mean exposure (researchers)")
+    def trips(f: Annotated[Filters, Query()], con: Con, caller: Who) -> m.TripList:
+        if not caller.reads(f.campaign):
+            raise forbid(caller, "see trips (they are tracks)")
+        quantity = first_quantity(f)
+        frame = frame_of(ctx, con, selection_of(f, False, positions=True, quantities=(quantity,)))
+        return m.TripList(quantity=quantity, trips=trip_rows(frame, quantity))
+
+    @router.get("/grid", response_model=m.Grid,
+                summary="Gridded map, weighted by exposure time; public: home zones masked, sparse cells held back")
+    def grid(f: Annotated[Filters, Query()], con: Con, caller: Who,
+             cell_m: Annotated[float, Query(ge=10, le=5000)] = 100.0,
+             raw: Annotated[bool, Query(description="researchers: no masking nor suppression")] = False) -> m.Grid:
+        public = public_view(con, caller, f.campaign)
+        private = raw and not public
+        quantity = first_quantity(f)
+        info = reg.get_campaign(con, f.campaign)
+        selection = selection_of(f, False, positions=True, quantities=(quantity,), hide_opted_out=not private)
+        frame = frame_of(ctx, con, selection)
+        zones = pd.DataFrame(reg.home_zones(con, f.campaign), columns=["participant", "latitude", "longitude",
+                                                                       "radius_m"])
+        return grid_model(frame, quantity, cell_m, zones, info.min_participants, private)
+
+    @router.get("/indices", response_model=m.IndexPage,
+                summary="Air-quality index per device (indicative: low-cost sensors)")
+    def indices(f: Annotated[Filters, Query()], con: Con, caller: Who,
+                index: Literal["eaqi", "atmo", "who"] = "eaqi",
+                pollutant: Literal["pm2_5", "pm10"] = "pm2_5",
+                version: Annotated[str | None, Query(pattern=r"^[0-9]{4}$")] = None,
+                averaging: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,40}$")] = None) -> m.IndexPage:
+        public = public_view(con, caller, f.campaign)
+        frame = frame_of(ctx, con, selection_of(f, public, quantities=(pollutant,)))
+        try:
+            return index_rows(frame, index=index, pollutant=pollutant, version=version, averaging=averaging)
+        except (KeyError, ValueError) as error:
+            raise HTTPException(422, str(error).strip('"')) from error
+
+    @router.get("/exports", response_class=StreamingResponse, responses=ZIP,
+                summary="A self-describing bundle (zip): data, manifest.json, LICENCE.txt, SHA256SUMS")
+    def export(f: Annotated[Filters, Query()], con: Con, caller: Who,
+               format: Annotated[str, Query(pattern="^(" + "|".join(FORMATS) + ")$")] = "csv") -> StreamingResponse:
+        public = public_view(con, caller, f.campaign)
+        ctx.charge(caller, ctx.settings.export_cost)
+        stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+        return bundle_response(ctx, caller, selection_of(f, public), format, f"{f.campaign}-{stamp}-{format}.zip")

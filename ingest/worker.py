@@ -131,6 +131,7 @@ class IngestWorker:
         self._known_devices: set[str] = set()
         self._campaign_start: dict[str, int | None] = {}
         self.last_commit_lag_ms: float | None = None
+        self.last_commit_received_ms: int | None = None
         self.client = self._make_client()
 
     # ------------------------------------------------------------ MQTT
@@ -304,6 +305,7 @@ class IngestWorker:
             extra = self.store.to_arrow(slow_rows, now_ms)
             table = extra if table is None else pa.concat_tables([table, extra])
         result, new_keys = self.store.write_table(table, dead, received_ms=now_ms)
+        self.last_commit_received_ms = now_ms  # the commit whose listeners are called below
         # Committed: now, and only now, acknowledge to the broker.
         for m in work:
             self.client.ack(m.mid, m.qos)

@@ -28,9 +28,15 @@ class Pipeline:
     store: Any
     worker: Any
     mirror: Any = None
+    hand_over: Any = None
+    caught_up: int = 0
 
     def start(self, wait: float = 10.0) -> "Pipeline":
         if self.mirror is not None:
+            from ingest.mirror.catchup import catch_up
+
+            # records committed by an earlier run but never handed to the mirror (a kill in between)
+            self.caught_up = catch_up(self.store, self.mirror, self.hand_over.mark())
             self.mirror.start()
         self.worker.start(wait=wait)
         return self
@@ -60,5 +66,9 @@ def build(data_dir: Path, *, host: str, port: int, client_id: str, share_group: 
         influx = InfluxMirror(MirrorSettings(url=mirror.url, outbox_path=Path(data_dir) / "influx-outbox.sqlite",
                                              token=mirror.token, org=mirror.org, bucket=mirror.bucket),
                               on_rejected=store_dead_letters(store))
-        worker.listeners.append(influx.on_commit)
-    return Pipeline(store, worker, influx)
+        from ingest.mirror.catchup import HandOver
+
+        hand_over = HandOver(influx, worker, Path(data_dir) / "influx-outbox.mark")
+        worker.listeners.append(hand_over)
+        return Pipeline(store, worker, influx, hand_over)
+    return Pipeline(store, worker)

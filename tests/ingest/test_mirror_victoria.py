@@ -152,3 +152,30 @@ def test_records_committed_by_ingest_reach_the_server_through_the_commit_listene
     labels = (("boot", "boot-z"), ("campaign", f"c{unique}"), ("device", "kit-01"), ("sensor", "winsen-mhz19"))
     assert vm.samples('{__name__="readings_co2"}') == [("readings_co2", labels, r.t, r.values["co2"]) for r in recs]
     assert mirror.metrics()["points_enqueued"] == 30  # the repeat was a duplicate in the store: not mirrored again
+
+
+def test_records_committed_but_never_handed_to_the_mirror_are_caught_up_at_start(
+        tmp_path: Path, vm_one_value_per_point) -> None:
+    """A kill between the store's commit and the outbox append: the next start finds them by the mark."""
+    from ingest.mirror.catchup import HandOver, catch_up
+    from ingest.store import Store
+
+    vm = vm_one_value_per_point
+    store = Store(tmp_path / "qsec.duckdb")
+    rows = records(devices=2, per_device=20)
+    first, second = rows[:20], rows[20:]
+    store.write(first, received_ms=1_800_000_000_000)   # handed over: the mark says so
+    store.write(second, received_ms=1_800_000_005_000)  # committed, then the process died before the hand-over
+    hand = HandOver(None, None, tmp_path / "influx-outbox.mark")
+    hand._write_mark(1_800_000_000_000)
+    mirror = InfluxMirror(MirrorSettings(url=vm.url, outbox_path=tmp_path / "outbox.sqlite", flush_interval_ms=20))
+    try:
+        queued = catch_up(store, mirror, hand.mark())
+        assert queued == len(rows)  # at or after the mark: the last handed commit again (harmless) and the lost one
+        assert catch_up(store, mirror, None) == 0  # no mark: a new mirror starts from now
+        mirror.start()
+        wait_until(lambda: mirror.metrics()["outbox_depth"] == 0, timeout=30, what="the outbox to drain")
+    finally:
+        mirror.close()
+        store.close()
+    assert vm.samples() == expected_samples(rows)

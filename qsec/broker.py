@@ -161,6 +161,11 @@ class MosquittoProcess:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto re-reads its password and ACL files (new kits can connect)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGHUP)
+
     def __enter__(self) -> "MosquittoProcess":
         return self.start()
 

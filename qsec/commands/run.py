@@ -70,14 +70,24 @@ def up(**opts: object) -> None:
 
 
 # ---------------------------------------------------------------- serve / ingest
+def mqtt_auth_options(f):  # noqa: ANN001, ANN201
+    """Ingest's MQTT credentials, for a broker with access control (`qsec broker config`)."""
+    f = click.option("--mqtt-password-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     default=None, help="File holding that user's password (see `qsec broker config`).")(f)
+    return click.option("--mqtt-username", default=None,
+                        help="MQTT user of ingest when the broker has access control (qsec-ingest).")(f)
+
+
 def _pipeline(data_dir: Path, broker: str, client_id: str, share_group: str, influx: dict):  # noqa: ANN202
     from qsec.pipeline import MirrorOptions, build
 
     host, port = hostport(broker)
     mirror = MirrorOptions(url=influx["influx_url"], token=influx["influx_token"], org=influx["influx_org"],
                            bucket=influx["influx_bucket"])
+    pw_file = influx.get("mqtt_password_file")
     return build(data_dir, host=host, port=port, client_id=client_id, share_group=share_group, mirror=mirror,
-                 external_campaign=influx.get("external_campaign"))
+                 external_campaign=influx.get("external_campaign"), username=influx.get("mqtt_username"),
+                 password=pw_file.read_text().strip() if pw_file else None)
 
 
 @click.command(context_settings=CONTEXT)
@@ -87,6 +97,7 @@ def _pipeline(data_dir: Path, broker: str, client_id: str, share_group: str, inf
               help="Stable MQTT client id: the persistent session that holds unacknowledged messages.")
 @click.option("--share-group", default="qsec-ingest", show_default=True, help="MQTT 5 shared-subscription group.")
 @mirror_options
+@mqtt_auth_options
 def ingest(data_dir: Path | None, broker: str, client_id: str, share_group: str, **influx: str) -> None:
     """Store readings from the broker, exactly once, without a dashboard.
 
@@ -122,6 +133,7 @@ def ingest(data_dir: Path | None, broker: str, client_id: str, share_group: str,
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--campaign", default=None, help="Show only this campaign.")
 @mirror_options
+@mqtt_auth_options
 def serve(data_dir: Path | None, broker: str, port: int, host: str, campaign: str | None, **influx: str) -> None:
     """Serve the dashboard and API, with ingest in the same process (it owns the DuckDB file).
 

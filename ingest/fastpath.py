@@ -49,6 +49,8 @@ class FastBatch:
     records: list[dict[str, Any]] = field(default_factory=list)
     # index of the message each record came from (for feedback)
     message: list[int] = field(default_factory=list)
+    # the checked columns, ready for Arrow: seq, t, flags [int64], sensor [str], one float64 array per quantity
+    columns: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -64,11 +66,9 @@ def _envelope_ok(doc: Any, device: str, limits: contract.Limits) -> bool:
     return len(records) <= limits.max_records and (claimed is None or claimed == device)
 
 
-def _records_ok(records: list[Any], now_ms: int | None, not_before_ms: int | None, limits: contract.Limits) -> bool:
-    """True when every record passes every check of :func:`contract.check_record`."""
-    if not records:
-        return True
-    for r in records:  # shape and types: cheap per-record tests, no allocation
+def _shapes_ok(records: list[Any], limits: contract.Limits) -> bool:
+    """Types and shapes of every record: cheap per-record tests, no allocation."""
+    for r in records:
         if type(r) is not dict or not (_REQUIRED <= r.keys() <= _ALLOWED):
             return False
         if type(r["seq"]) is not int or type(r["t"]) is not int or type(r["sensor"]) is not str:
@@ -82,32 +82,76 @@ def _records_ok(records: list[Any], now_ms: int | None, not_before_ms: int | Non
         for x in v.values():
             if type(x) is not float and type(x) is not int:
                 return False
-    seq = np.fromiter((r["seq"] for r in records), dtype=np.float64, count=len(records))
-    t = np.fromiter((r["t"] for r in records), dtype=np.float64, count=len(records))
-    if seq.min() < 0 or seq.max() > limits.max_seq or t.min() < 0:
-        return False
-    if now_ms is not None and t.max() > now_ms + limits.future_skew_ms:
-        return False
-    if not_before_ms is not None and t.min() < not_before_ms:
-        return False
-    if not all(contract.SENSOR_PATTERN.match(s) for s in {r["sensor"] for r in records}):
-        return False
-    names: set[str] = set()
-    for r in records:
-        names.update(r["values"])
-    for name in names:
-        if name not in _LO:
-            return False
-        col = np.fromiter((r["values"].get(name, _LO[name]) for r in records), dtype=np.float64, count=len(records))
-        if not (np.isfinite(col).all() and col.min() >= _LO[name] and col.max() <= _HI[name]):
-            return False
     return True
+
+
+def _columns(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Columns of well-shaped records; raises OverflowError for an integer beyond int64 / float64."""
+    values = [r["values"] for r in records]
+    names: set[str] = set()
+    for v in values:
+        names.update(v)
+    cols: dict[str, Any] = {
+        "seq": np.array([r["seq"] for r in records], dtype=np.int64),
+        "t": np.array([r["t"] for r in records], dtype=np.int64),
+        "flags": np.array([r.get("flags", 0) for r in records], dtype=np.int64),
+        "sensor": [r["sensor"] for r in records],
+        "names": names,
+        "values": values,
+    }
+    for q in names:
+        if q in _LO:
+            cols[q] = np.array([v.get(q, math.nan) for v in values], dtype=np.float64)
+    return cols
+
+
+def _bad_records(cols: dict[str, Any], not_before: np.ndarray, now_ms: int | None,
+                 limits: contract.Limits) -> np.ndarray:
+    """Per record: True when any check of :func:`contract.check_record` would fail."""
+    seq, t = cols["seq"], cols["t"]
+    bad = (seq < 0) | (seq > limits.max_seq) | (t < 0) | (t < not_before)
+    if now_ms is not None:
+        bad |= t > now_ms + limits.future_skew_ms
+    sensors = cols["sensor"]
+    wrong = {s for s in set(sensors) if not contract.SENSOR_PATTERN.match(s)}
+    if wrong:
+        bad |= np.array([s in wrong for s in sensors])
+    if not cols["names"] <= _LO.keys():  # an unknown quantity: the exact path names it
+        bad |= np.array([not v.keys() <= _LO.keys() for v in cols["values"]])
+    for q in cols["names"] & _LO.keys():
+        col = cols[q]
+        present = ~np.isnan(col)
+        with np.errstate(invalid="ignore"):
+            bad |= present & ~(np.isfinite(col) & (col >= _LO[q]) & (col <= _HI[q]))
+    return bad
+
+
+def _bad_messages(docs: list[tuple[int, Any]], not_before: list[int], now_ms: int | None,
+                  limits: contract.Limits) -> tuple[np.ndarray, dict[str, Any]]:
+    """Per message of ``docs``: True when one of its records fails; and the columns of all their records."""
+    counts = np.array([len(d["records"]) for _, d in docs], dtype=np.int64)
+    records = [r for _, d in docs for r in d["records"]]
+    try:
+        cols = _columns(records)
+    except (OverflowError, ValueError):  # an integer beyond int64: find its message, one by one
+        if len(docs) == 1:
+            return np.ones(1, dtype=bool), {}
+        return np.array([_bad_messages([doc], [nb], now_ms, limits)[0][0]
+                         for doc, nb in zip(docs, not_before)]), {}
+    owner = np.repeat(np.arange(len(docs)), counts)
+    bad = _bad_records(cols, np.repeat(np.array(not_before, dtype=np.int64), counts), now_ms, limits)
+    return np.bincount(owner[bad], minlength=len(docs)) > 0, cols
 
 
 def screen(messages: Sequence[Message], *, now_ms: int | None, not_before: dict[str, int | None],
            limits: contract.Limits = contract.LIMITS) -> tuple[FastBatch, list[int]]:
-    """Split messages into a bulk batch and the indices of those needing the exact path."""
+    """Split messages into a bulk batch and the indices of those needing the exact path.
+
+    A message is accepted only when every one of its records passes every
+    check; the checks run on the columns of all the messages at once.
+    """
     out, slow = FastBatch(), []
+    docs: list[tuple[int, Any]] = []
     for i, m in enumerate(messages):
         if len(m.payload) > limits.max_payload_bytes:
             slow.append(i)
@@ -117,40 +161,50 @@ def screen(messages: Sequence[Message], *, now_ms: int | None, not_before: dict[
         except orjson.JSONDecodeError:
             slow.append(i)
             continue
-        try:
-            ok = _envelope_ok(doc, m.device, limits) and _records_ok(doc["records"], now_ms,
-                                                                     not_before.get(m.campaign), limits)
-        except (OverflowError, ValueError):  # an integer beyond float range, and the like
-            ok = False
-        if not ok:
+        if _envelope_ok(doc, m.device, limits) and _shapes_ok(doc["records"], limits):
+            docs.append((i, doc))
+        else:
             slow.append(i)
-            continue
-        n = len(doc["records"])
+    if not docs:
+        return out, sorted(slow)
+    floor = -(2**63)
+    starts = [not_before.get(messages[i].campaign) for i, _ in docs]
+    bad, cols = _bad_messages(docs, [floor if s is None else s for s in starts], now_ms, limits)
+    if bad.any():
+        slow.extend(i for (i, _), b in zip(docs, bad) if b)
+        keep = np.repeat(~bad, [len(d["records"]) for _, d in docs])
+        docs = [doc for doc, b in zip(docs, bad) if not b]
+        if cols:
+            cols = {k: (v[keep] if isinstance(v, np.ndarray) else v) for k, v in cols.items()}
+            cols["sensor"] = [s for s, k in zip(cols["sensor"], keep) if k]
+            cols["values"] = [v for v, k in zip(cols["values"], keep) if k]
+        else:  # the columns could not be built: build them for the accepted messages
+            cols = _columns([r for _, d in docs for r in d["records"]]) if docs else {}
+    for i, doc in docs:
+        m, n = messages[i], len(doc["records"])
         out.records.extend(doc["records"])
         out.campaign.extend([m.campaign] * n)
         out.device.extend([m.device] * n)
         out.boot.extend([doc["boot"]] * n)
         out.message.extend([i] * n)
-    return out, slow
+    out.columns = cols
+    return out, sorted(slow)
 
 
 def to_arrow(batch: FastBatch, quantity_columns: Sequence[str], received_ms: int) -> pa.Table:
     """The store's wide table for a screened batch: the key columns and the quantities present."""
-    recs, n = batch.records, len(batch.records)
-    names: set[str] = set()
-    for r in recs:
-        names.update(r["values"])
+    cols, n = batch.columns, len(batch.records)
     arrays: dict[str, pa.Array] = {
         "campaign": pa.array(batch.campaign, pa.string()), "device": pa.array(batch.device, pa.string()),
         "boot": pa.array(batch.boot, pa.string()),
-        "seq": pa.array(np.fromiter((r["seq"] for r in recs), np.int64, n)),
-        "time": pa.array(np.fromiter((r["t"] for r in recs), np.int64, n)).cast(pa.timestamp("ms")),
-        "sensor": pa.array([r["sensor"] for r in recs], pa.string()),
-        "flags": pa.array(np.fromiter((r.get("flags", 0) for r in recs), np.int32, n)),
+        "seq": pa.array(cols["seq"]),
+        "time": pa.array(cols["t"]).cast(pa.timestamp("ms")),
+        "sensor": pa.array(cols["sensor"], pa.string()),
+        "flags": pa.array(cols["flags"].astype(np.int32)),
         "received": pa.array(np.full(n, received_ms, np.int64)).cast(pa.timestamp("ms")),
     }
     for q in quantity_columns:  # only the quantities present: the store fills the others with NULL
-        if q in names:
-            col = np.fromiter((r["values"].get(q, math.nan) for r in recs), np.float64, n)
+        if q in cols:
+            col = cols[q]
             arrays[q] = pa.array(col, mask=np.isnan(col))
     return pa.table(arrays)

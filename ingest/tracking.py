@@ -44,6 +44,17 @@ class SeqTracker:
             if seq > tally.max_seq:
                 tally.max_seq = seq
 
+    def add_group(self, device: str, boot: str, count: int, max_seq: int) -> None:
+        """Account for ``count`` newly stored keys of one ``(device, boot)``, the highest being ``max_seq``."""
+        if count <= 0:
+            return
+        tally = self._boots.get((device, boot))
+        if tally is None:
+            tally = self._boots[(device, boot)] = BootTally()
+        tally.count += count
+        if max_seq > tally.max_seq:
+            tally.max_seq = max_seq
+
     def missing_by_device(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for (device, _), tally in self._boots.items():

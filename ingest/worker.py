@@ -26,15 +26,16 @@ paho-mqtt 2.x API: https://eclipse.dev/paho/files/paho.mqtt.python/html/client.h
 
 from __future__ import annotations
 
-import bisect
 import json
 import logging
+import queue
 import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable
 
+import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -43,7 +44,7 @@ from paho.mqtt.properties import Properties
 from qsec import contract
 import pyarrow as pa
 
-from ingest import adapters, fastpath
+from ingest import adapters, fastpath, keys
 from ingest.store import DeadLetter, Store
 from ingest.tracking import SeqTracker
 
@@ -62,11 +63,15 @@ class LagHistogram:
         self.total = 0.0
         self.n = 0
 
-    def observe_many(self, values: Iterable[float]) -> None:
-        for v in values:
-            self.counts[bisect.bisect_left(self.buckets, v)] += 1
-            self.total += v
-            self.n += 1
+    def observe_many(self, values: np.ndarray) -> None:
+        """Count an array of lags [s]."""
+        values = np.asarray(values, dtype=np.float64)
+        if values.size == 0:
+            return
+        per_bucket = np.bincount(np.searchsorted(self.buckets, values, side="left"), minlength=len(self.buckets))
+        self.counts = [c + int(k) for c, k in zip(self.counts, per_bucket)]
+        self.total += float(values.sum())
+        self.n += int(values.size)
 
     def cumulative(self) -> list[tuple[float, int]]:
         out, acc = [], 0
@@ -107,6 +112,23 @@ class _Pending:
     payload: bytes
 
 
+# device -> (campaign, boot -> arrays of settled seqs, refused records): what each device is told after a commit
+Answer = dict[str, tuple[str, dict[str, list[np.ndarray]], list[dict]]]
+
+
+@dataclass
+class _Prepared:
+    """A decoded group of messages, ready to commit."""
+
+    work: list[_Pending]
+    now_ms: int
+    fast: fastpath.FastBatch
+    slow_rows: list[tuple[str, str, str, contract.Record]]  # exact and external paths; they follow the bulk rows
+    table: pa.Table | None
+    dead: list[DeadLetter]
+    answer: Answer
+
+
 class IngestWorker:
     """One ingest worker: an MQTT client plus a committing thread."""
 
@@ -123,6 +145,8 @@ class IngestWorker:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ready: queue.Queue[_Prepared | None] = queue.Queue(maxsize=1)  # decoded, waiting for the writer
+        self._backoff = 0.0  # [s] after a failed commit
         self.tracker = SeqTracker()
         self.tracker.seed(store.seq_tallies())
         self.lag = LagHistogram()
@@ -232,27 +256,48 @@ class IngestWorker:
         return self._connected.is_set()
 
     def _run(self) -> None:
+        """Decoding thread: takes the inbox, screens it, and hands each prepared commit to the writing thread.
+
+        Decoding is Python (it holds the GIL); DuckDB's insert and commit release it, so the two overlap.  The
+        hand-over queue holds one commit: decoding runs at most one commit ahead of the store.
+        """
         s = self.settings
-        backoff = 0.0
+        writer = threading.Thread(target=self._write_loop, name=f"ingest-write-{s.client_id}", daemon=True)
+        writer.start()
         while not self._stop.is_set():
             with self._cond:
-                self._cond.wait(timeout=max(s.batch_ms / 1000, backoff))
+                self._cond.wait(timeout=max(s.batch_ms / 1000, self._backoff))
                 work, self._inbox = self._inbox, []
             if work:
-                try:
-                    self.process(work)
-                    backoff = 0.0
-                except Exception:  # keep the flow: nothing was acknowledged; retry the same messages
-                    log.exception("ingest: commit failed; %d messages stay unacknowledged and are retried",
-                                  len(work))
-                    self.metrics["commit_errors"] += 1
-                    backoff = min(5.0, backoff * 2 or 0.2)
-                    with self._cond:
-                        self._inbox[:0] = work
+                self._hand_over(work)
         with self._cond:
             work, self._inbox = self._inbox, []
         if work:
-            self.process(work)
+            self._hand_over(work)
+        self._ready.put(None)
+        writer.join()
+
+    def _hand_over(self, work: list[_Pending]) -> None:
+        try:
+            self._ready.put(self._prepare(work))
+        except Exception:  # e.g. the registry write failed: nothing was acknowledged; retry the same messages
+            self._failed(work)
+
+    def _write_loop(self) -> None:
+        """Writing thread: commit, acknowledge, answer; a failed commit puts its messages back, unacknowledged."""
+        while (prepared := self._ready.get()) is not None:
+            try:
+                self._commit(prepared)
+                self._backoff = 0.0
+            except Exception:
+                self._failed(prepared.work)
+
+    def _failed(self, work: list[_Pending]) -> None:
+        log.exception("ingest: commit failed; %d messages stay unacknowledged and are retried", len(work))
+        self.metrics["commit_errors"] += 1
+        self._backoff = min(5.0, self._backoff * 2 or 0.2)
+        with self._cond:
+            self._inbox[:0] = work
 
     # ------------------------------------------------------------ the core
     def _not_before(self, campaign: str) -> int | None:
@@ -270,6 +315,10 @@ class IngestWorker:
 
     def process(self, work: list[_Pending]) -> None:
         """Validate, commit, acknowledge and answer a group of messages."""
+        self._commit(self._prepare(work))
+
+    def _prepare(self, work: list[_Pending]) -> "_Prepared":
+        """Decode and screen a group of messages into the table to write (no acknowledgement yet)."""
         now_ms = int(self.clock() * 1000)
         dead: list[DeadLetter] = []
         msgs: list[fastpath.Message] = []
@@ -287,24 +336,24 @@ class IngestWorker:
             msgs.append(fastpath.Message(tp.campaign, tp.device, m.payload, m.topic))
         fast, slow = fastpath.screen(msgs, now_ms=now_ms, limits=self.settings.limits,
                                      not_before={c: self._not_before(c) for c in {m.campaign for m in msgs}})
-        # (campaign, device, boot, Record) of every record to store, for feedback, lag and screens
-        rows: list[tuple[str, str, str, contract.Record]] = [
-            (c, d, b, contract.Record(r["seq"], r["t"], r["sensor"], r["values"], r.get("flags", 0)))
-            for c, d, b, r in zip(fast.campaign, fast.device, fast.boot, fast.records)]
-        answer: dict[str, tuple[str, dict[str, set[int]], list[dict]]] = {
-            m.device: (m.campaign, defaultdict(set), []) for m in msgs}
+        # device -> (campaign, boot -> seq arrays settled, refused records): the feedback of each device
+        answer: Answer = {
+            m.device: (m.campaign, defaultdict(list), []) for m in msgs}
+        # (campaign, device, boot, Record) of the records of the exact and external paths; they follow the bulk rows
         slow_rows = self._decode_exactly([msgs[i] for i in slow], now_ms, dead, answer) + external
-        rows.extend(slow_rows)
-        self.metrics["records_received"] += len(rows)
-        for _, d, b, r in rows:
-            if d in answer:  # external formats get no feedback
-                answer[d][1][b].add(r.seq)
+        self.metrics["records_received"] += len(fast) + len(slow_rows)
 
         table = fastpath.to_arrow(fast, self.store.quantity_columns, now_ms) if len(fast) else None
         if slow_rows:
             extra = self.store.to_arrow(slow_rows, now_ms)
-            table = extra if table is None else pa.concat_tables([table, extra])
-        result, new_keys = self.store.write_table(table, dead, received_ms=now_ms)
+            table = extra if table is None else pa.concat_tables([table, extra], promote_options="default")
+        return _Prepared(work, now_ms, fast, slow_rows, table, dead, answer)
+
+    def _commit(self, p: "_Prepared") -> None:
+        """Write a prepared group in one transaction, then acknowledge it, answer the devices, call the listeners."""
+        work, now_ms, fast, slow_rows, table, dead, answer = (p.work, p.now_ms, p.fast, p.slow_rows, p.table,
+                                                              p.dead, p.answer)
+        result, new = self.store.write_arrow(table, dead, received_ms=now_ms)
         self.last_commit_received_ms = now_ms  # the commit whose listeners are called below
         # Committed: now, and only now, acknowledge to the broker.
         for m in work:
@@ -315,29 +364,57 @@ class IngestWorker:
         self.metrics["deadletter"] += len(dead)
         for d in dead:
             self.deadletter_reasons[d.reason] += 1
-        self.tracker.add(new_keys)
-        if result.duplicates:
-            new_set = set(new_keys)
-            committed = [row for row in rows if (row[1], row[2], row[3].seq) in new_set]
-        else:
-            committed = rows
-        if committed:
-            self.lag.observe_many((now_ms - r.t) / 1000 for *_, r in committed)
-            self.last_commit_lag_ms = now_ms - min(r.t for *_, r in committed)
-        per_device_new: Counter[str] = Counter(d for d, _, _ in new_keys)
-        per_device_all: Counter[str] = Counter(d for _, d, _, _ in rows)
+        per_device_new: Counter[str] = Counter()
+        per_device_all: Counter[str] = Counter()
+        if table is not None:
+            self._account(table, new, now_ms, answer, per_device_new, per_device_all)
         for device, (campaign, settled, refused) in answer.items():
             fb = contract.Feedback(
-                device=device, settled={b: contract.ranges(s) for b, s in settled.items()},
+                device=device, settled={b: keys.ranges(np.concatenate(s)) for b, s in settled.items()},
                 highest=self.tracker.highest(device), accepted=per_device_new[device],
                 duplicates=per_device_all[device] - per_device_new[device], refused=refused[:50], t=now_ms)
             self.client.publish(contract.topic(campaign, device, "ingest"), fb.encode(), qos=1)
-        for listener in self.listeners:
-            try:
-                listener(committed)
-            except Exception:  # a broken screen must not stop ingest
-                log.exception("ingest: a commit listener failed")
-                self.metrics["listener_errors"] += 1
+        if self.listeners:
+            committed = self._committed(fast, slow_rows, new)
+            for listener in self.listeners:
+                try:
+                    listener(committed)
+                except Exception:  # a broken screen must not stop ingest
+                    log.exception("ingest: a commit listener failed")
+                    self.metrics["listener_errors"] += 1
+
+    def _account(self, table: pa.Table, new: np.ndarray, now_ms: int,
+                 answer: Answer,
+                 per_device_new: Counter[str], per_device_all: Counter[str]) -> None:
+        """Gap tally, settled seqs, per-device counts and lag of a commit, per ``(device, boot)`` group."""
+        for g in keys.groups(table):
+            fresh = new[g.rows]
+            k = int(fresh.sum())
+            if k:
+                self.tracker.add_group(g.device, g.boot, k, int(g.seq[fresh].max()))
+            per_device_new[g.device] += k
+            per_device_all[g.device] += len(g.rows)
+            if g.device in answer:  # external formats get no feedback
+                answer[g.device][1][g.boot].append(g.seq)
+        if new.any():
+            t_new = table.column("time").cast(pa.int64()).to_numpy()[new]
+            self.lag.observe_many((now_ms - t_new) / 1000)
+            self.last_commit_lag_ms = now_ms - int(t_new.min())
+
+    @staticmethod
+    def _committed(fast: fastpath.FastBatch, slow_rows: list[tuple[str, str, str, contract.Record]],
+                   new: np.ndarray) -> list[tuple[str, str, str, contract.Record]]:
+        """The newly stored records as listeners take them; built only when a listener is registered."""
+        out: list[tuple[str, str, str, contract.Record]] = []
+        nfast = len(fast)
+        for i in np.flatnonzero(new).tolist():
+            if i < nfast:
+                r = fast.records[i]
+                out.append((fast.campaign[i], fast.device[i], fast.boot[i],
+                            contract.Record(r["seq"], r["t"], r["sensor"], r["values"], r.get("flags", 0))))
+            else:
+                out.append(slow_rows[i - nfast])
+        return out
 
     def _decode_external(self, m: _Pending, now_ms: int, rows: list[tuple[str, str, str, contract.Record]],
                          dead: list[DeadLetter]) -> None:
@@ -356,7 +433,7 @@ class IngestWorker:
         dead.extend(result.refused)
 
     def _decode_exactly(self, msgs: list[fastpath.Message], now_ms: int, dead: list[DeadLetter],
-                        answer: dict[str, tuple[str, dict[str, set[int]], list[dict]]]
+                        answer: Answer
                         ) -> list[tuple[str, str, str, contract.Record]]:
         """The record-by-record path, for messages the bulk screen sent back: precise reasons, nothing lost."""
         rows: list[tuple[str, str, str, contract.Record]] = []
@@ -376,7 +453,7 @@ class IngestWorker:
                                        m.device, dec.boot, exc.seq))
                 refused.append({"seq": exc.seq, "reason": exc.reason, "detail": str(exc)})
                 if exc.seq is not None:
-                    settled[dec.boot].add(exc.seq)
+                    settled[dec.boot].append(np.array([exc.seq], dtype=np.int64))
         return rows
 
     def snapshot(self) -> dict[str, object]:

@@ -13,7 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from harness import wait_until
 from ingest.store import Store
-from ingest.worker import IngestSettings, IngestWorker
+from ingest.worker import IngestSettings, IngestWorker, _Pending
 from qsec import contract
 
 pytestmark = pytest.mark.broker
@@ -141,3 +141,18 @@ def test_a_tasmota_message_over_mqtt_is_stored_through_its_adapter(tmp_path: Pat
     finally:
         worker.stop()
         store.close()
+
+
+def test_a_commit_mixing_clean_and_odd_messages_stores_both(worker: IngestWorker, broker, unique: str) -> None:
+    """Clean messages take the bulk path and odd ones the exact path; one commit holds both."""
+    campaign, device = f"c{unique}", "kit-04"
+    t0 = int(time.time() * 1000) - 5000
+    odd = json.dumps({"v": 1, "boot": "b", "records": [
+        {"seq": 10, "t": t0, "sensor": "winsen-mhz19", "values": {"co2": 500.0}},
+        {"seq": 11, "t": t0, "sensor": "winsen-mhz19", "values": {"co2": -5}}]}).encode()
+    worker.process([_Pending(1, 1, contract.topic(campaign, device), _batch(device, "b", range(0, 10), t0)),
+                    _Pending(2, 1, contract.topic(campaign, device), odd)])
+    cur = worker.store.cursor()
+    assert cur.execute("SELECT count(*), count(co2), count(pm2_5) FROM readings").fetchone() == (11, 1, 10)
+    assert worker.metrics["records_stored"] == 11 and worker.deadletter_reasons == {"out_of_range": 1}
+    assert worker.tracker.highest(device) == {"b": 10} and worker.tracker.missing_by_device() == {device: 0}

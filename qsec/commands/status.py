@@ -32,13 +32,14 @@ def _from_store(data_dir: Path) -> dict:
     except duckdb.IOException:
         raise click.ClickException(f"{path} is in use by a running qsec, and it does not answer on --url; "
                                    "give the address of its dashboard with --url") from None
-    readings = con.execute("SELECT count(*) FROM readings").fetchone()[0]
+    readings, distinct = con.execute("SELECT count(*), count(DISTINCT (device, boot, seq)) FROM readings").fetchone()
     by_reason = dict(con.execute("SELECT reason, count(*) FROM deadletter WHERE status = 'open' GROUP BY 1").fetchall())
     missing = dict(con.execute("SELECT device, sum(m) FROM (SELECT device, max(seq) + 1 - count(*) AS m FROM readings "
                                "WHERE boot NOT LIKE '%-%' GROUP BY device, boot) GROUP BY 1").fetchall())
     devices = con.execute("SELECT device, count(*), max(time) FROM readings GROUP BY 1 ORDER BY 1").fetchall()
     con.close()
-    return {"store": {"readings": readings, "deadletter": sum(by_reason.values())}, "deadletter_by_reason": by_reason,
+    return {"store": {"readings": readings, "deadletter": sum(by_reason.values()), "doubled": readings - distinct},
+            "deadletter_by_reason": by_reason,
             "missing_by_device": {k: int(v) for k, v in missing.items()},
             "devices": [{"device": d, "records": n, "last": str(t)} for d, n, t in devices]}
 
@@ -72,6 +73,8 @@ def status(url: str, data_dir: Path | None, as_json: bool) -> None:
     click.echo(f"qsec status, {source}")
     rows: list[tuple[str, object]] = [("records stored (total)", snap["store"]["readings"]),
                                       ("dead letters (total)", snap["store"]["deadletter"])]
+    if "doubled" in snap["store"]:  # read from the store: the exactly-once check, (device, boot, seq) unique
+        rows.append(("records stored twice", snap["store"]["doubled"]))
     for key in ("messages_received", "records_stored", "records_duplicate", "commit_errors"):
         if key in snap:
             rows.append((key.replace("_", " ") + " (this run)", snap[key]))

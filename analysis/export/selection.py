@@ -159,12 +159,18 @@ class Selection:
 
 @dataclass(frozen=True)
 class Plan:
-    """The SQL of a selection, its parameters and its Arrow schema."""
+    """The SQL of a selection, its parameters and its Arrow schema.
+
+    ``unordered`` is the same rows without the final sort, for counting
+    (the sort of a large selection costs more than its count); it is
+    ``sql`` itself when a limit makes the order part of which rows.
+    """
 
     sql: str
     params: tuple[object, ...]
     schema: pa.Schema
     quantities: tuple[str, ...]
+    unordered: str = ""
 
     @property
     def columns(self) -> list[str]:
@@ -176,6 +182,27 @@ def registry_present(con: duckdb.DuckDBPyConnection) -> bool:
     (n,) = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name IN "
                        "('assignments', 'kit_devices', 'opt_outs', 'campaign_settings')").fetchall()[0]
     return int(n) == 4
+
+
+@dataclass(frozen=True)
+class StoreShape:
+    """What a plan needs to know of the store's tables: two catalogue look-ups a server may keep a while.
+
+    Attributes
+    ----------
+    registry : bool
+        The registry tables are there (:func:`registry_present`).
+    quantities : tuple of str
+        Quantity columns of ``readings``, in quantity-table order.
+    """
+
+    registry: bool
+    quantities: tuple[str, ...]
+
+
+def store_shape(con: duckdb.DuckDBPyConnection) -> StoreShape:
+    """The store's :class:`StoreShape` now."""
+    return StoreShape(registry_present(con), tuple(quantity_columns(con)))
 
 
 def _where(sel: Selection, registry: bool, alias: str = "r") -> tuple[list[str], list[object]]:
@@ -218,9 +245,9 @@ def _where(sel: Selection, registry: bool, alias: str = "r") -> tuple[list[str],
     return where, params
 
 
-def _present(con: duckdb.DuckDBPyConnection, sel: Selection, registry: bool) -> tuple[str, ...]:
-    """Quantities with at least one value in the selection (one columnar pass)."""
-    names = quantity_columns(con)
+def _present(con: duckdb.DuckDBPyConnection, sel: Selection, registry: bool,
+             names: Sequence[str]) -> tuple[str, ...]:
+    """Quantities among ``names`` with at least one value in the selection (one columnar pass)."""
     if sel.public:
         names = [n for n in names if n not in PRIVATE_QUANTITIES]
     if not names:
@@ -249,7 +276,7 @@ def schema_for(quantities: Sequence[str], *, positions: bool, public: bool) -> p
 
 
 def plan(con: duckdb.DuckDBPyConnection, selection: Selection, *, after: tuple[object, ...] | None = None,
-         limit: int | None = None) -> Plan:
+         limit: int | None = None, columns: Sequence[str] | None = None, shape: StoreShape | None = None) -> Plan:
     """Build the query of ``selection``, ordered by ``(time, device, boot, seq)``.
 
     Parameters
@@ -260,7 +287,17 @@ def plan(con: duckdb.DuckDBPyConnection, selection: Selection, *, after: tuple[o
     after : (time, device, boot, seq), optional
         Keyset pagination: only rows after this key (naive UTC time).
     limit : int, optional
-        At most this many rows.
+        At most this many rows.  Without a bbox, the page is cut from the
+        ``readings`` table before the participant lookup, the positions
+        and the time zone conversion, so their cost grows with the page,
+        not with the selection.
+    columns : sequence of str, optional
+        Only these of the selection's columns, in schema order, with the
+        ordering key (time, device, boot, seq) and, for a bbox, the
+        position always kept: leaving out ``participant`` saves a registry
+        join.
+    shape : StoreShape, optional
+        The store's shape, when the caller keeps it (a server); else looked up.
 
     Raises
     ------
@@ -268,18 +305,34 @@ def plan(con: duckdb.DuckDBPyConnection, selection: Selection, *, after: tuple[o
         If the selection is not valid (see :meth:`Selection.checked`).
     """
     sel = selection.checked()
-    registry = registry_present(con)
-    quantities = tuple(quantity_columns(con, sel.quantities)) if sel.quantities else _present(con, sel, registry)
+    shape = shape or store_shape(con)
+    registry = shape.registry
+    quantities = (tuple(q for q in shape.quantities if q in sel.quantities) if sel.quantities
+                  else _present(con, sel, registry, shape.quantities))
     schema = schema_for(quantities, positions=sel.positions, public=sel.public)
     where, params = _where(sel, registry)
-    participant = "NULL::VARCHAR"
-    if registry:
-        participant = (f"(SELECT any_value(a.participant) FROM assignments a JOIN kit_devices k ON k.kit = a.kit "
-                       f"WHERE k.device = r.device AND r.time >= a.starts AND r.time < coalesce(a.ends, {_FOREVER}))")
-    select = {"campaign": "r.campaign", "device": "r.device", "participant": participant, "boot": "r.boot",
+    if after is not None:
+        where.append("(r.time, r.device, r.boot, r.seq) > (?::TIMESTAMP, ?, ?, ?)")
+        params += [to_store_time(after[0]) if isinstance(after[0], datetime) else after[0], *after[1:]]
+    rows = f"SELECT * FROM readings r WHERE {' AND '.join(where) or 'true'}"
+    if limit is not None and sel.bbox is None:
+        # The page first, on the table's own columns (min-max zone maps on time, a top-N that can skip
+        # row groups), then the per-row participant lookup, positions and time zone on its rows only.
+        rows += f" ORDER BY {', '.join(f'r.{c}' for c in ORDER)} LIMIT {int(limit)}"
+    if columns is not None:
+        keep = set(columns) | set(ORDER) | ({"latitude", "longitude"} if sel.bbox is not None else set())
+        schema = pa.schema([f for f in schema if f.name in keep])
+    select = {"campaign": "r.campaign", "device": "r.device", "participant": "NULL::VARCHAR", "boot": "r.boot",
               "seq": "r.seq", "time": "r.time AT TIME ZONE 'UTC'", "sensor": "r.sensor", "flags": "r.flags"}
     select.update({q: f"r.{quote(q)}" for q in quantities})
-    source = "readings r"
+    source = f"({rows}) r"
+    if registry and "participant" in schema.names:
+        # Who carried the device then: the latest assignment of its kit begun by then, if not yet ended
+        # (the registry refuses overlapping assignments of a kit, and a device belongs to one kit).
+        source += (f" ASOF LEFT JOIN (SELECT k.device AS adev, a.starts AS astarts, "
+                   f"coalesce(a.ends, {_FOREVER}) AS aends, a.participant AS apart FROM assignments a "
+                   f"JOIN kit_devices k ON k.kit = a.kit) asg ON r.device = asg.adev AND r.time >= asg.astarts")
+        select["participant"] = "CASE WHEN r.time < asg.aends THEN asg.apart END"
     if sel.positions:
         tol = f"INTERVAL {int(round(sel.tolerance_s * 1e6))} MICROSECOND"
         fix_where, fix_params = _where(replace(sel, start=None, end=None, flags_none=0, flags_all=0, public=False,
@@ -291,34 +344,26 @@ def plan(con: duckdb.DuckDBPyConnection, selection: Selection, *, after: tuple[o
             fix_where.append("f.time < ?")
             fix_params.append(to_store_time(sel.end))
         fix_where.append("f.latitude IS NOT NULL AND f.longitude IS NOT NULL")
-        source = (f"(SELECT * FROM readings r WHERE {' AND '.join(where) or 'true'}) r ASOF LEFT JOIN "
-                  f"(SELECT f.device AS fdev, f.time AS ftime, f.latitude AS flat, f.longitude AS flon "
-                  f"FROM readings f WHERE {' AND '.join(fix_where)}) fx ON r.device = fx.fdev AND r.time >= fx.ftime")
+        source += (f" ASOF LEFT JOIN (SELECT f.device AS fdev, f.time AS ftime, f.latitude AS flat, "
+                   f"f.longitude AS flon FROM readings f WHERE {' AND '.join(fix_where)}) fx "
+                   f"ON r.device = fx.fdev AND r.time >= fx.ftime")
         params = params + fix_params
-        where = []
         fresh = f"(fx.ftime IS NOT NULL AND r.time - fx.ftime <= {tol})"
         select["latitude"] = f"CASE WHEN r.latitude IS NOT NULL THEN r.latitude WHEN {fresh} THEN fx.flat END"
         select["longitude"] = f"CASE WHEN r.latitude IS NOT NULL THEN r.longitude WHEN {fresh} THEN fx.flon END"
         select["position_age_s"] = (f"CASE WHEN r.latitude IS NOT NULL THEN 0.0 WHEN {fresh} THEN "
                                     f"epoch(r.time - fx.ftime) END")
-    inner = f"SELECT {', '.join(f'{select[n]} AS {_q(n)}' for n in schema.names)} FROM {source}"
-    if where:
-        inner += " WHERE " + " AND ".join(where)
-    outer: list[str] = []
+    sql = f"SELECT {', '.join(f'{select[n]} AS {_q(n)}' for n in schema.names)} FROM {source}"
     if sel.bbox is not None:
-        outer.append("longitude BETWEEN ? AND ? AND latitude BETWEEN ? AND ?")
         w, s, e, n = sel.bbox
+        sql = f"SELECT * FROM ({sql}) sel WHERE longitude BETWEEN ? AND ? AND latitude BETWEEN ? AND ?"
         params += [w, e, s, n]
-    if after is not None:
-        outer.append("(time, device, boot, seq) > (?::TIMESTAMP AT TIME ZONE 'UTC', ?, ?, ?)")
-        params += list(after)
-    sql = f"SELECT * FROM ({inner}) sel"
-    if outer:
-        sql += " WHERE " + " AND ".join(outer)
-    sql += " ORDER BY " + ", ".join(ORDER)
+    unordered = sql
+    sql += " ORDER BY " + ", ".join(_q(c) for c in ORDER)
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return Plan(sql, tuple(params), schema, quantities)
+        unordered = sql
+    return Plan(sql, tuple(params), schema, quantities, unordered)
 
 
 def _q(name: str) -> str:
@@ -327,7 +372,7 @@ def _q(name: str) -> str:
 
 def count_rows(con: duckdb.DuckDBPyConnection, p: Plan) -> int:
     """How many rows the plan yields (for progress bars and the manifest)."""
-    (n,) = con.execute(f"SELECT count(*) FROM ({p.sql})", list(p.params)).fetchall()[0]
+    (n,) = con.execute(f"SELECT count(*) FROM ({p.unordered or p.sql})", list(p.params)).fetchall()[0]
     return int(n)
 
 

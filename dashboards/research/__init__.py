@@ -12,7 +12,7 @@ Mount it on an application::
 Modules
 -------
 context
-    Store cursors, the caller (token or public), rate limits, error mapping.
+    Pooled store cursors, the caller (token or public), rate limits, short-lived caches, error mapping.
 auth
     API tokens (create, check, revoke) and roles.
 ratelimit
@@ -46,9 +46,10 @@ def research_router(con_factory: Callable[[], duckdb.DuckDBPyConnection], settin
     Parameters
     ----------
     con_factory : callable returning duckdb.DuckDBPyConnection
-        A fresh cursor on the store usable in the calling thread
-        (``store.new_cursor``); each request closes its own.  The registry
-        tables are created on it once, here.
+        A new cursor on the store (``store.new_cursor``), called when the
+        router's pool of idle cursors is empty; a request takes a cursor
+        from the pool and gives it back, or closes it when the request
+        failed.  The registry tables are created on the first one, here.
     settings : ResearchSettings
     clock : callable returning float, optional
         Monotonic seconds for the rate limits; injected by tests.

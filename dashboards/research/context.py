@@ -5,6 +5,21 @@ Dependencies are typed aliases (``Con``, ``Who``) bound to one
 Errors become HTTP answers in one place: a selection or registry request
 that cannot be done → 422 with the reason, an unknown campaign or
 participant → 404, a store that cannot answer → 503.
+
+Per-request costs are kept off the hot path: both dependencies are
+``async`` (no thread hop: the work they do is in memory), store cursors
+are kept in a pool and reused (a cursor is closed instead after a request
+that failed), and the token check, the store's shape (registry present,
+quantity columns) and each campaign's settings are cached for
+:data:`CACHE_S`; any write request through the router (not ``GET``) drops
+the campaign cache at once.
+
+Sources
+-------
+- FastAPI, dependencies with yield and ``async def``:
+  https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/
+- DuckDB Python, one cursor per thread (``DuckDBPyConnection.cursor``):
+  https://duckdb.org/docs/stable/guides/python/multiple_threads
 """
 
 from __future__ import annotations
@@ -12,21 +27,31 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 import duckdb
 from fastapi import Depends, Header, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
-from analysis.export.selection import SelectionError
+from analysis.export.selection import SelectionError, StoreShape, store_shape
 from dashboards.research.auth import Caller, find_token
 from dashboards.research.ratelimit import TokenBuckets
 from dashboards.research.settings import ResearchSettings
-from ingest.registry import NotFound, RegistryError, ensure_registry_schema
+from ingest.registry import (
+    CampaignInfo,
+    NotFound,
+    RegistryError,
+    ensure_registry_schema,
+    get_campaign,
+)
 
 ConFactory = Callable[[], duckdb.DuckDBPyConnection]
-TOKEN_CACHE_S = 5.0  # [s] how long a checked token is trusted without asking the store again
+CACHE_S = 5.0  # [s] how long a checked token, the store's shape or a campaign's settings are trusted
+TOKEN_CACHE_S = CACHE_S
+POOL_MAX = 64  # idle cursors kept for reuse (more than the server's worker threads)
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Context:
@@ -42,18 +67,47 @@ class Context:
         self.by_address = TokenBuckets(settings.address_rate, settings.address_burst, **kwargs)
         self._known: dict[str, tuple[float, dict[str, Any] | None]] = {}  # token -> (checked at, row)
         self._known_lock = threading.Lock()
+        self._idle: list[duckdb.DuckDBPyConnection] = []
+        self._idle_lock = threading.Lock()
+        self._shape: tuple[float, StoreShape] | None = None
+        self._campaigns: dict[str, tuple[float, int, CampaignInfo]] = {}  # id -> (read at, generation, info)
+        self._generation = 0  # bumped by every write request
         with self.cursor() as con:
             ensure_registry_schema(con)
 
-    @contextmanager
-    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A fresh cursor, closed on exit; errors mapped to HTTP answers."""
+    def _acquire(self) -> duckdb.DuckDBPyConnection:
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
         try:
-            con = self.con_factory()
+            return self.con_factory()
         except duckdb.Error as error:
             raise HTTPException(503, f"store unavailable: {error}") from error
+
+    def _release(self, con: duckdb.DuckDBPyConnection) -> None:
+        with self._idle_lock:
+            if len(self._idle) < POOL_MAX:
+                self._idle.append(con)
+                return
+        con.close()
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor from the pool, back to it on exit (closed after an error); errors mapped to HTTP answers."""
+        con = self._acquire()
         try:
-            yield con
+            with self._mapped():
+                yield con
+        except BaseException:
+            con.close()
+            raise
+        self._release(con)
+
+    @staticmethod
+    @contextmanager
+    def _mapped() -> Iterator[None]:
+        try:
+            yield
         except (SelectionError, RegistryError) as error:
             raise HTTPException(422, str(error)) from error
         except NotFound as error:
@@ -62,13 +116,49 @@ class Context:
             raise HTTPException(409, f"the store was busy with a conflicting write; retry: {error}") from error
         except duckdb.Error as error:
             raise HTTPException(503, f"store unavailable: {error}") from error
-        finally:
-            con.close()
 
-    def con(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Dependency: a cursor for the request."""
-        with self.cursor() as con:
-            yield con
+    async def con(self, request: Request) -> AsyncIterator[duckdb.DuckDBPyConnection]:
+        """Dependency: a cursor for the request; a write request drops the campaign cache when done."""
+        try:
+            with self.cursor() as con:
+                yield con
+        finally:
+            if request.method not in _READS:
+                with self._known_lock:
+                    self._generation += 1
+                    self._campaigns.clear()
+
+    def shape(self, con: duckdb.DuckDBPyConnection) -> StoreShape:
+        """The store's shape (:func:`analysis.export.selection.store_shape`), cached for :data:`CACHE_S`."""
+        now = time.monotonic()
+        cached = self._shape
+        if cached is not None and now - cached[0] < CACHE_S:
+            return cached[1]
+        shape = store_shape(con)
+        self._shape = (now, shape)
+        return shape
+
+    def campaign(self, con: duckdb.DuckDBPyConnection, campaign: str) -> CampaignInfo:
+        """The campaign's settings (:func:`ingest.registry.get_campaign`), cached for :data:`CACHE_S`.
+
+        Raises
+        ------
+        ingest.registry.NotFound
+            For an unknown campaign (never cached: a new campaign is seen at once).
+        """
+        now = time.monotonic()
+        with self._known_lock:
+            hit = self._campaigns.get(campaign)
+            generation = self._generation
+        if hit is not None and now - hit[0] < CACHE_S and hit[1] == generation:
+            return hit[2]
+        info = get_campaign(con, campaign)
+        with self._known_lock:
+            if self._generation == generation:
+                if len(self._campaigns) > 10_000:
+                    self._campaigns.clear()
+                self._campaigns[campaign] = (now, generation, info)
+        return info
 
     def address(self, request: Request) -> str:
         if self.settings.trust_forwarded:
@@ -77,16 +167,20 @@ class Context:
                 return forwarded.split(",")[0].strip()[:64]
         return request.client.host if request.client else "unknown"
 
-    def caller(self, request: Request,
-               authorization: Annotated[str | None, Header(max_length=200, description="Bearer <token>")] = None
-               ) -> Caller:
+    async def caller(self, request: Request,
+                     authorization: Annotated[str | None, Header(max_length=200, description="Bearer <token>")] = None
+                     ) -> Caller:
         """Dependency: who is asking, after the rate limit of their token or address."""
         address = self.address(request)
         if authorization is None:
             self._limit(self.by_address, address)
             return Caller(address)
         scheme, _, token = authorization.partition(" ")
-        found = self._token(token.strip()) if scheme.lower() == "bearer" else None
+        found = None
+        if scheme.lower() == "bearer":
+            token = token.strip()
+            hit = self._cached_token(token)
+            found = hit[0] if hit is not None else await run_in_threadpool(self._token, token)
         if found is None:
             self._limit(self.by_address, address)
             raise HTTPException(401, "unknown, revoked or expired token; send `Authorization: Bearer qsec_…`",
@@ -95,13 +189,17 @@ class Context:
         self._limit(self.by_token, caller.token_id or address)
         return caller
 
-    def _token(self, token: str) -> dict[str, Any] | None:
-        """The token's row, from a cache of :data:`TOKEN_CACHE_S` (a revoked token stops working within it)."""
-        now = time.monotonic()
+    def _cached_token(self, token: str) -> tuple[dict[str, Any] | None] | None:
+        """``(row,)`` when the token was checked less than :data:`TOKEN_CACHE_S` ago, else None."""
         with self._known_lock:
             hit = self._known.get(token)
-        if hit is not None and now - hit[0] < TOKEN_CACHE_S:
-            return hit[1]
+        if hit is not None and time.monotonic() - hit[0] < TOKEN_CACHE_S:
+            return (hit[1],)
+        return None
+
+    def _token(self, token: str) -> dict[str, Any] | None:
+        """The token's row, checked in the store and cached (a revoked token stops working within the cache)."""
+        now = time.monotonic()
         with self.cursor() as con:
             found = find_token(con, self.pepper, token)
         with self._known_lock:

@@ -294,7 +294,7 @@ def add_sta_routes(router: APIRouter, ctx: Context) -> None:
             mine = [d for d in streams if d["campaign"] == campaign]
             names = tuple(dict.fromkeys(d["quantity"] for d in mine))
             q = plan(con, Selection(campaign=campaign, quantities=names, public=True,
-                                    devices=tuple(sorted({d["device"] for d in mine}))))
+                                    devices=tuple(sorted({d["device"] for d in mine}))), shape=ctx.shape(con))
             pairs = " OR ".join("(device = ? AND sensor = ? AND quantity = ?)" for _ in mine)
             columns = ", ".join(f'"{n}"' for n in names)
             parts.append(f"SELECT * FROM (UNPIVOT ({q.sql}) ON {columns} "

@@ -1,0 +1,106 @@
+"""The researcher API's per-request machinery on a real uvicorn server: pooled cursors, cached campaigns, pages."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+
+import duckdb
+import httpx
+import pandas as pd
+import pytest
+from campaign import START, make_campaign
+from fastapi import FastAPI
+from readings_table import create_readings, insert_readings
+
+from dashboards.research import ResearchSettings, research_router
+from dashboards.research.auth import create_token
+from ingest import registry as reg
+
+PEPPER = secrets.token_urlsafe(32)
+
+
+class CountingCursors:
+    """``store.new_cursor`` that counts the cursors it makes."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con, self.made = con, 0
+
+    def __call__(self) -> duckdb.DuckDBPyConnection:
+        self.made += 1
+        cur = self.con.cursor()
+        cur.execute("SET TimeZone = 'UTC'")
+        return cur
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Six minutes of three kits; kit-01 carried by a participant from two minutes in."""
+    con = duckdb.connect(str(tmp_path_factory.mktemp("research-context") / "qsec.duckdb"))
+    con.execute("SET TimeZone = 'UTC'")
+    create_readings(con)
+    insert_readings(con, make_campaign(hours=0.1).records)
+    reg.ensure_registry_schema(con)
+    reg.create_campaign(con, "versailles", public=True)
+    reg.register_kit(con, "versailles", "k1", {"kit-01": ["plantower-pms5003t", "nmea-gps"]})
+    who = reg.add_participant(con, "versailles")
+    reg.assign_kit(con, who, "k1", START + pd.Timedelta(minutes=2))
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def admin(store: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_token(store.cursor(), PEPPER, name='a', role='admin')[1]}"}
+
+
+def _serve(serve: Callable[[FastAPI], str], store: duckdb.DuckDBPyConnection) -> tuple[str, CountingCursors]:
+    cursors = CountingCursors(store)
+    app = FastAPI(docs_url=None, redoc_url=None)
+    app.include_router(research_router(cursors, ResearchSettings(token_pepper=PEPPER, address_rate=1000,
+                                                                 address_burst=1000)))
+    return serve(app), cursors
+
+
+def test_cursors_are_reused_across_requests_and_one_that_failed_is_replaced(
+        store: duckdb.DuckDBPyConnection, serve: Callable[[FastAPI], str]) -> None:
+    url, cursors = _serve(serve, store)
+    params = {"campaign": "versailles", "device": "kit-02", "quantity": "pm2_5", "limit": 5}
+    for _ in range(10):
+        assert httpx.get(f"{url}/research/v1/readings", params=params).status_code == 200
+    made = cursors.made
+    assert made <= 2  # the router's start-up cursor, then one reused by every sequential request
+    bad = params | {"start": "2026-05-02T00:00:00Z", "end": "2026-05-01T00:00:00Z"}
+    assert httpx.get(f"{url}/research/v1/readings", params=bad).status_code == 422
+    assert httpx.get(f"{url}/research/v1/readings", params=params).status_code == 200
+    assert cursors.made == made + 1
+
+
+def test_a_campaign_made_private_through_the_api_is_private_at_once(
+        store: duckdb.DuckDBPyConnection, serve: Callable[[FastAPI], str], admin: dict[str, str]) -> None:
+    url, _ = _serve(serve, store)
+    params = {"campaign": "versailles", "device": "kit-02", "limit": 1}
+    assert httpx.get(f"{url}/research/v1/readings", params=params).status_code == 200  # cached as public
+    body = {"campaign": "versailles", "public": False}
+    try:
+        assert httpx.post(f"{url}/research/v1/campaigns", json=body, headers=admin).status_code == 201
+        assert httpx.get(f"{url}/research/v1/readings", params=params).status_code == 401
+    finally:
+        assert httpx.post(f"{url}/research/v1/campaigns", json=body | {"public": True},
+                          headers=admin).status_code == 201
+    assert httpx.get(f"{url}/research/v1/readings", params=params).status_code == 200
+
+
+def test_a_page_names_the_participant_only_from_their_assignment_on(
+        store: duckdb.DuckDBPyConnection, serve: Callable[[FastAPI], str], admin: dict[str, str]) -> None:
+    url, _ = _serve(serve, store)
+    params = {"campaign": "versailles", "device": "kit-01", "quantity": "pm2_5", "limit": 1000}
+    rows = httpx.get(f"{url}/research/v1/readings", params=params, headers=admin).json()["readings"]
+    assigned = (START + pd.Timedelta(minutes=2)).isoformat()[:19]
+    before = [r for r in rows if r["time"][:19] < assigned]
+    after = [r for r in rows if r["time"][:19] >= assigned]
+    assert before and after
+    assert all(r["participant"] is None for r in before)
+    assert len({r["participant"] for r in after}) == 1 and after[0]["participant"].startswith("p-")
+    page = httpx.get(f"{url}/research/v1/readings", params=params | {"limit": 7}, headers=admin).json()
+    assert page["readings"] == rows[:7] and page["next_cursor"]

@@ -1,14 +1,18 @@
-"""The live exhibition dashboard: a FastAPI application over the store and the live hub.
+"""The exhibition screens: a FastAPI application over the store and the live hub.
 
 Routes
 ------
-``GET /``                  kiosk page (French; ``?lang=en`` for English)
+``GET /``                  the default screen (French; ``?lang=en`` for English; see :mod:`dashboards.screens`)
+``GET /screen…``, ``/walk…``, ``/api/screen/…``  the screens' pages and data (:mod:`dashboards.screens`)
 ``GET /api/latest``        newest value of every quantity per device
 ``GET /api/minute-means``  1-minute means of the last ``minutes`` whole minutes
 ``GET /api/live``          Server-Sent Events: one ``reading`` per committed record
 ``GET /api/quantities``    units and FR/EN names of every quantity
-``GET /api/health``        store reachable, live-hub counters
-``/static/…``              the page's CSS, JavaScript and icon (nothing external)
+``GET /api/health``        store reachable, ingest connected to the broker, live-hub counters
+``/static/…``              scripts, styles, fonts, base map, bundled recording (nothing external)
+
+Positions inside declared home zones are removed from every answer and
+every live event (:class:`dashboards.kiosk.zones.ZoneFilter`).
 
 The store is read through ``con_factory()``, called inside each request's
 worker thread; the cursor is closed when the request ends.
@@ -17,20 +21,20 @@ worker thread; the cursor is closed when the request ends.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import os
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated
 
-import duckdb
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from analysis.live import latest, minute_means
-from dashboards import page, sse
-from dashboards.i18n import pick_lang
+from dashboards import page, screens, sse
+from dashboards.kiosk.config import ScreenConfig, Screens, load_screens
 from dashboards.live import LiveHub
 from dashboards.models import (
     DeviceLatest,
@@ -43,42 +47,14 @@ from dashboards.models import (
     QuantitiesResponse,
     QuantityInfo,
 )
+from dashboards.reader import ConFactory, StoreReader
 from qsec import quantities as qty
 
-ConFactory = Callable[[], duckdb.DuckDBPyConnection]
 Clock = Callable[[], datetime]
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class StoreReader:
-    """Opens a fresh cursor per request and turns store errors into HTTP 503."""
-
-    def __init__(self, con_factory: ConFactory) -> None:
-        self._factory = con_factory
-
-    @contextmanager
-    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor for the current thread, closed on exit."""
-        try:
-            con = self._factory()
-        except duckdb.Error as error:
-            raise HTTPException(503, f"store unavailable: {error}") from error
-        try:
-            yield con
-        except duckdb.CatalogException as error:
-            raise HTTPException(503, "store not ready: no readings table yet") from error
-        except duckdb.Error as error:
-            raise HTTPException(503, f"store unavailable: {error}") from error
-        finally:
-            con.close()
-
-
-def _reader(request: Request) -> StoreReader:
-    reader: StoreReader = request.app.state.reader
-    return reader
 
 
 def _hub(request: Request) -> LiveHub:
@@ -91,7 +67,7 @@ def _clock(request: Request) -> Clock:
     return clock
 
 
-Reader = Annotated[StoreReader, Depends(_reader)]
+Reader = screens.ReaderDep
 Hub = Annotated[LiveHub, Depends(_hub)]
 Now = Annotated[Clock, Depends(_clock)]
 QuantityList = Annotated[
@@ -108,6 +84,7 @@ def create_app(
     title: str = "qsec",
     clock: Clock = _utc_now,
     heartbeat_s: float = sse.HEARTBEAT_S,
+    screens_config: Screens | str | Path | None = None,
 ) -> FastAPI:
     """Build the live dashboard application.
 
@@ -126,36 +103,54 @@ def create_app(
         Server clock (UTC); injected by tests.
     heartbeat_s : float, optional
         Longest silence on the live stream before a heartbeat [s].
+    screens_config : Screens, or path of a ``screens.toml``, optional
+        Named screens, defaults and home zones; by default the file named by
+        the environment variable ``QSEC_SCREENS``, else built-in defaults.
 
     Returns
     -------
     fastapi.FastAPI
+
+    Raises
+    ------
+    dashboards.kiosk.config.ScreenConfigError
+        If the screens configuration is invalid (the message names the
+        setting and the allowed values).
+
+    Notes
+    -----
+    ``/api/health`` reports ``connected`` from ``app.state.ingest.connected``
+    when the caller attaches its ingest worker there (``qsec up`` does).
     """
     if not math.isfinite(heartbeat_s) or heartbeat_s <= 0:
         raise ValueError(f"heartbeat_s must be a finite number of seconds > 0, not {heartbeat_s!r}")
-    app = FastAPI(title=f"{title} — live dashboard", version="1")
+    if screens_config is None:
+        screens_config = os.environ.get("QSEC_SCREENS") or Screens(defaults=ScreenConfig(title=title))
+    site_screens = screens_config if isinstance(screens_config, Screens) else load_screens(screens_config)
+    app = FastAPI(title=f"{title} — exhibition screens", version="1")
     app.state.reader = StoreReader(con_factory)
     app.state.hub = hub
     app.state.clock = clock
+    app.state.site = site = screens.Site(site_screens, campaign, clock)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
+    app.include_router(screens.router)
 
-    @app.get("/", response_class=HTMLResponse, summary="Kiosk page")
-    def kiosk(lang: Annotated[str | None, Query(max_length=8)] = None) -> HTMLResponse:
-        return HTMLResponse(
-            page.render(pick_lang(lang), title, campaign),
-            headers={"Cache-Control": "no-cache"},
-        )
+    @app.get("/", response_class=HTMLResponse, summary="The default screen")
+    def home(request: Request) -> HTMLResponse:
+        return screens.screen_page(request, site.screens.defaults, "")
 
     @app.get("/api/latest", response_model=LatestResponse, summary="Newest value of every quantity per device")
     def api_latest(
         reader: Reader,
         now: Now,
         max_age_s: Annotated[float | None, Query(gt=0, le=10 * 365 * 86400)] = None,
+        campaign: screens.CampaignQ = None,
     ) -> LatestResponse:
         server_time = now()
         with reader.cursor() as con:
-            frame = latest(con, campaign=campaign, max_age_s=max_age_s, now=server_time)
-        return LatestResponse(server_time=server_time, devices=_devices(frame))
+            frame = latest(con, campaign=screens.campaign_or_422(site, campaign), max_age_s=max_age_s,
+                           now=server_time)
+        return LatestResponse(server_time=server_time, devices=_devices(site.zones.latest(frame)))
 
     @app.get(
         "/api/minute-means",
@@ -167,6 +162,7 @@ def create_app(
         now: Now,
         minutes: Annotated[int, Query(ge=1, le=24 * 60)] = page.CHART_MINUTES,
         quantities: QuantityList = None,
+        campaign: screens.CampaignQ = None,
     ) -> MinuteMeansResponse:
         names = list(quantities) if quantities else list(page.MEANS)
         unknown = [name for name in names if name not in qty.QUANTITIES]
@@ -176,13 +172,15 @@ def create_app(
         until = pd.Timestamp(server_time).floor("min").to_pydatetime()
         since = until - timedelta(minutes=minutes)
         with reader.cursor() as con:
-            frame = minute_means(con, since=since, until=until, campaign=campaign, quantities=names)
+            frame = minute_means(con, since=since, until=until, campaign=screens.campaign_or_422(site, campaign),
+                                 quantities=names)
         return MinuteMeansResponse(server_time=server_time, since=since, until=until, series=_series(frame))
 
     @app.get("/api/live", summary="Server-Sent Events of committed records", response_class=StreamingResponse)
-    async def api_live(hub: Hub) -> StreamingResponse:
+    async def api_live(hub: Hub, campaign: screens.CampaignQ = None) -> StreamingResponse:
         return StreamingResponse(
-            sse.stream(hub, campaign=campaign, heartbeat_s=heartbeat_s),
+            sse.stream(hub, campaign=screens.campaign_or_422(site, campaign), heartbeat_s=heartbeat_s,
+                       transform=site.zones.event),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -215,8 +213,10 @@ def create_app(
         else:
             if row is not None and row[0] is not None:
                 last = row[0].replace(tzinfo=UTC)
+        ingest = getattr(app.state, "ingest", None)
         return HealthResponse(
             status="ok" if store_ok else "degraded",
+            connected=None if ingest is None else bool(ingest.connected),
             server_time=now(),
             store="ok" if store_ok else "unavailable",
             last_received=last,
@@ -231,10 +231,11 @@ def create_app(
 def _devices(frame: pd.DataFrame) -> list[DeviceLatest]:
     """Group the long frame of :func:`analysis.live.latest` into one entry per device."""
     devices: dict[tuple[str, str], dict[str, LatestValue]] = {}
-    for row in frame.itertuples(index=False):
-        values = devices.setdefault((row.campaign, row.device), {})
-        values[row.quantity] = LatestValue(
-            value=row.value, unit=qty.get(row.quantity).unit, time=row.time, sensor=row.sensor
+    for row in frame.to_dict("records"):
+        values = devices.setdefault((str(row["campaign"]), str(row["device"])), {})
+        quantity = str(row["quantity"])
+        values[quantity] = LatestValue(
+            value=row["value"], unit=qty.get(quantity).unit, time=row["time"], sensor=row["sensor"]
         )
     return [
         DeviceLatest(device=device, campaign=campaign_, values=values)
@@ -248,15 +249,15 @@ def _series(frame: pd.DataFrame) -> list[MinuteSeries]:
     for (campaign_, device, quantity), group in frame.groupby(
         ["campaign", "device", "quantity"], sort=False
     ):
-        points: list[dict[str, Any]] = group[["minute", "mean", "count", "coverage"]].to_dict("records")
+        points = group[["minute", "mean", "count", "coverage"]].to_dict("records")
         series.append(
             MinuteSeries(
-                device=device,
-                campaign=campaign_,
-                quantity=quantity,
-                unit=qty.get(quantity).unit,
+                device=str(device),
+                campaign=str(campaign_),
+                quantity=str(quantity),
+                unit=qty.get(str(quantity)).unit,
                 expected=float(group["expected"].iloc[0]),
-                points=[MinutePoint(**point) for point in points],
+                points=[MinutePoint(**{str(k): v for k, v in point.items()}) for point in points],
             )
         )
     return series

@@ -92,6 +92,7 @@ class HealthResponse(_Public):
     """Answer of ``GET /api/health``."""
 
     status: Literal["ok", "degraded"]
+    connected: bool | None = Field(description="ingest connected to the broker; null when no ingest runs here")
     server_time: AwareDatetime
     store: Literal["ok", "unavailable"]
     last_received: AwareDatetime | None = Field(description="when ingest last committed a record, UTC")

@@ -61,6 +61,7 @@ async def stream(
     campaign: str | None = None,
     heartbeat_s: float = HEARTBEAT_S,
     clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    transform: Callable[[Event], Event] | None = None,
 ) -> AsyncIterator[str]:
     """Yield the SSE text of hub events until the hub closes or the client leaves.
 
@@ -73,6 +74,9 @@ async def stream(
         Longest silence before a heartbeat [s].
     clock_ms : callable, optional
         Server clock [ms since the Unix epoch, UTC], for the heartbeat.
+    transform : callable, optional
+        Applied to each event before it is sent, e.g. the home-zone filter
+        that removes positions a public screen must not receive.
     """
     async with hub.subscription() as sub:
         yield f"retry: {RETRY_MS}\n{ping(clock_ms())}"
@@ -86,7 +90,7 @@ async def stream(
             if event is None:
                 yield ping(clock_ms())
             elif campaign is None or event.get("campaign") == campaign:
-                yield message("reading", clean_event(event))
+                yield message("reading", clean_event(event if transform is None else transform(event)))
             else:
                 continue
             last_sent = time.monotonic()

@@ -1,20 +1,14 @@
-"""The kiosk page in headless Chromium, offline: live updates, language switch, screenshot."""
+"""The live view in headless Chromium, offline: live updates, language switch, freshness badge, screenshot."""
 
 from __future__ import annotations
 
-import os
-
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import duckdb
 import pandas as pd
 import pytest
-from harness import CHROMIUM, CHROMIUM_ARGS, require_chromium, wait_until
 from kiosk_data import CAMPAIGN, KITS, PMS, all_kits
 from readings_table import insert_readings
 
@@ -23,73 +17,23 @@ from dashboards.live import LiveHub
 
 pytestmark = pytest.mark.browser
 
-DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-@dataclass
-class Kiosk:
-    """An open kiosk page and what went wrong while it ran."""
-
-    page: Any
-    url: str
-    blocked: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def number(self, device: str, quantity: str) -> Any:
-        return self.page.locator(f'[data-device="{device}"] [data-q="{quantity}"] .num')
-
-    def assert_clean(self) -> None:
-        assert self.blocked == [], "the page asked for something outside 127.0.0.1"
-        assert self.failed == [], "a request failed"
-        assert self.errors == [], "the console reported errors"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
 
 @pytest.fixture
-def open_kiosk(browser: Any, db: duckdb.DuckDBPyConnection, hub: LiveHub, serve) -> Iterator[Callable[..., Kiosk]]:
-    """Open the page of a server over three realistic kits; every outside request is aborted."""
+def open_kiosk(open_page, db: duckdb.DuckDBPyConnection, hub: LiveHub, serve) -> Iterator[Callable[..., Any]]:
+    """Open the live page of a server over three realistic kits; every outside request is aborted."""
     insert_readings(db, all_kits(pd.Timestamp.now(tz="UTC")))
     base = serve(create_app(lambda: db.cursor(), hub, campaign=CAMPAIGN, title="qsec"))
-    contexts: list[Any] = []
+    opened = 0
 
-    def _open(query: str = "", clock: bool = False) -> Kiosk:
-        context = browser.new_context(viewport={"width": 1920, "height": 1080}, device_scale_factor=1)
-        contexts.append(context)
-        page = context.new_page()
-        kiosk = Kiosk(page, f"{base}/{query}")
-
-        def guard(route: Any) -> None:
-            if urlparse(route.request.url).hostname == "127.0.0.1":
-                route.continue_()
-            else:
-                kiosk.blocked.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", guard)
-        page.on("requestfailed", lambda request: kiosk.failed.append(f"{request.url}: {request.failure}"))
-        page.on("console", lambda msg: kiosk.errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda error: kiosk.errors.append(str(error)))
-        if clock:
-            page.clock.install()
-        page.goto(kiosk.url)
+    def _open(query: str = "", clock: bool = False) -> Any:
+        nonlocal opened
+        kiosk = open_page(f"{base}/{query}", clock=clock)
+        opened += 1
         kiosk.number(KITS[0].device, "pm2_5").filter(has_not_text="—").wait_for(timeout=5000)
-        wait_until(lambda: hub.subscribers >= len(contexts), timeout=5, what="the page's event stream")
+        kiosk.wait(lambda: hub.subscribers >= opened, timeout=15, what="the page's event stream")
         return kiosk
 
     yield _open
-    for context in contexts:
-        context.close()
 
 
 def reading(device: str, values: dict[str, float], sensor: str = PMS) -> dict[str, Any]:
@@ -107,8 +51,10 @@ def test_a_published_reading_replaces_the_number_on_screen_within_two_seconds(op
     expect(kiosk.number(device, "pm2_5")).to_have_text("87,0", timeout=2000)
     expect(kiosk.number(device, "pm10")).to_have_text("120,0", timeout=2000)
     hero = kiosk.page.locator(f'[data-device="{device}"] .hero')
-    expect(hero.locator(".band")).to_have_text("Extrêmement mauvais")
-    expect(hero.locator(".age")).to_have_text("il y a 0 s", timeout=2000)
+    expect(hero).to_have_attribute("data-band", "extremely_poor")
+    expect(hero.locator(".age")).to_have_text("instantané · il y a 0 s", timeout=2000)
+    pm10 = kiosk.page.locator(f'[data-device="{device}"] [data-q="pm10"] .now-chip')
+    expect(pm10).to_have_text("Très mauvais")  # 120 µg/m³ of PM10: EAQI 2021 band 100–150
     kiosk.assert_clean()
 
 
@@ -130,7 +76,7 @@ def test_the_language_switch_changes_every_label(open_kiosk):
     device = KITS[0].device
     french = page.locator("body").inner_text()
     for text in ("Qualité de l'air en direct", "Capteurs citoyens à bas coût — valeurs indicatives",
-                 "Particules fines PM2,5", "Position GPS", "moy. 1 min", "il y a", "English"):
+                 "Particules fines PM2,5", "Position GPS", "moy. 24 h", "il y a", "English", "instantané"):
         assert text in french
 
     page.locator("#lang-switch").click()
@@ -143,9 +89,10 @@ def test_the_language_switch_changes_every_label(open_kiosk):
     expect(card.locator('[data-q="co2"] .label')).to_have_text("CO2 mole fraction")
     expect(card.locator('[data-q="position"] .label')).to_have_text("GPS position")
     expect(card.locator('[data-q="pm2_5"] .age')).to_contain_text(" ago")
-    expect(card.locator('[data-q="pm2_5"] .mean')).to_contain_text("1-min mean: ")
+    expect(card.locator('[data-q="pm2_5"] .mean')).to_contain_text("24-h mean: ")
     english = page.locator("body").inner_text()
-    for text in ("Capteurs", "Particules", "il y a", "moy.", "En direct", "Position GPS", "maintenant", "Bon "):
+    for text in ("Capteurs", "Particules", "il y a", "moy.", "En direct", "Position GPS", "maintenant", "Bon ",
+                 "instantané", "glissantes"):
         assert text not in english, text
     assert "lang=en" in page.url
 
@@ -157,12 +104,14 @@ def test_the_language_switch_changes_every_label(open_kiosk):
 def test_the_badge_says_paused_when_no_reading_came_for_ten_seconds(open_kiosk, hub):
     from playwright.sync_api import expect
 
-    kiosk = open_kiosk(clock=True)
+    kiosk = open_kiosk("?replay_after=0", clock=True)
     status = kiosk.page.locator("#status")
     expect(status).to_have_attribute("data-status", "live")
     kiosk.page.clock.fast_forward("00:12")
     expect(status).to_have_attribute("data-status", "stale", timeout=3000)
     expect(status).to_have_text("Données en pause")
+    age = kiosk.page.locator(f'[data-device="{KITS[0].device}"] [data-q="pm2_5"] .age')
+    expect(age).to_contain_text("il y a 1")  # the last values stay, with their age
     hub.publish(reading(KITS[0].device, {"pm2_5": 9.0}))
     expect(status).to_have_attribute("data-status", "live", timeout=3000)
     kiosk.assert_clean()
@@ -176,10 +125,11 @@ def test_the_badge_says_paused_when_the_event_stream_is_cut(open_kiosk, hub):
     status = kiosk.page.locator("#status")
     expect(status).to_have_attribute("data-status", "offline", timeout=3000)
     expect(status).to_have_text("Données en pause — connexion perdue")
+    expect(kiosk.number(KITS[0].device, "pm2_5")).not_to_have_text("—")  # the last values stay on screen
     kiosk.assert_clean()
 
 
-def test_screenshot_of_three_live_kits(open_kiosk, hub, tmp_path):
+def test_screenshot_of_three_live_kits(open_kiosk, hub, shots):
     from playwright.sync_api import expect
 
     kiosk = open_kiosk()
@@ -191,13 +141,9 @@ def test_screenshot_of_three_live_kits(open_kiosk, hub, tmp_path):
     expect(kiosk.number(KITS[2].device, "pm2_5")).to_have_text(f"{round(KITS[2].pm2_5 * 1.1)},0", timeout=2000)
     expect(page.locator("#status")).to_have_attribute("data-status", "live")
     page.wait_for_timeout(1100)  # one tick of the freshness counters
-    # Screenshots go to docs/ only when asked (QSEC_UPDATE_SCREENSHOTS=1), so a test run leaves the tree clean.
-    shots = DOCS_SHOTS if os.environ.get("QSEC_UPDATE_SCREENSHOTS") else tmp_path
-    shots.mkdir(parents=True, exist_ok=True)
-    SCREENSHOT = shots / "dashboard.png"
-    page.screenshot(path=str(SCREENSHOT))
-    assert SCREENSHOT.stat().st_size > 20_000
+    page.screenshot(path=str(shots / "dashboard.png"))
+    assert (shots / "dashboard.png").stat().st_size > 20_000
     page.locator("#lang-switch").click()
     expect(page.locator("#status")).to_have_text("Live")
-    page.screenshot(path=str(SCREENSHOT.with_name("dashboard-en.png")))
+    page.screenshot(path=str(shots / "dashboard-en.png"))
     kiosk.assert_clean()

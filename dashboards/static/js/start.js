@@ -1,0 +1,4 @@
+// Start the screen once every view script has registered.
+"use strict";
+
+window.QSEC.start();

@@ -24,132 +24,25 @@ Sources
   the AirNow Fire and Smoke Map since 2021 (https://fire.airnow.gov),
   piecewise in PA_cf1 with breakpoints 30, 50, 210 and 260 µg/m³ and a
   quadratic term above 260 µg/m³.
+
+The model record and the EPA correction live in
+:mod:`analysis.calibration_model`, the DuckDB table in
+:mod:`analysis.calibration_store`; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
+from analysis.calibration_model import KINDS, CalibrationModel, Kind, epa_purpleair_2021
+from analysis.calibration_store import TABLE, create_table, load, save
 from analysis.daily import as_utc
-from analysis.times import to_store_time
 
-Kind = Literal["linear", "linear_rh", "epa_purpleair_2021", "epa_purpleair_2021_extended"]
-KINDS: tuple[str, ...] = ("linear", "linear_rh", "epa_purpleair_2021", "epa_purpleair_2021_extended")
-TABLE = "calibrations"
-_TIMES = ("window_start", "window_end", "created")
-
-
-@dataclass(frozen=True)
-class CalibrationModel:
-    """One version of a calibration model.
-
-    Attributes
-    ----------
-    model_id : str
-        Stable name, e.g. ``"kit-01-pm2_5-colocation-paris-1er"``.
-    version : int
-        1, 2, … — a refit under the same id is a new version.
-    kind : str
-        One of :data:`KINDS`; decides the formula (see :func:`predict`).
-    quantity : str
-        Quantity produced [its unit], e.g. ``"pm2_5"``.
-    source : str
-        Column the model reads, e.g. ``"pm2_5_cf1"``.
-    coefficients : dict of str to float
-        ``slope``, ``intercept`` and, for ``linear_rh``, ``rh`` [per %RH].
-    device : str or None
-        Device it was fitted for; None for a generic model (EPA).
-    window_start, window_end : str or None
-        ISO 8601 UTC bounds of the fitting data.
-    n : int
-        Pairs used in the fit (0 for a published model).
-    r2, rmse, mae : float or None
-        Fit quality on those pairs; RMSE and MAE [unit of ``quantity``].
-    reference : str
-        The reference instrument or publication.
-    created : str
-        ISO 8601 UTC time the model was made.
-    notes : str
-    """
-
-    model_id: str
-    version: int
-    kind: str
-    quantity: str
-    source: str
-    coefficients: dict[str, float]
-    device: str | None = None
-    window_start: str | None = None
-    window_end: str | None = None
-    n: int = 0
-    r2: float | None = None
-    rmse: float | None = None
-    mae: float | None = None
-    reference: str = ""
-    created: str = field(default_factory=lambda: pd.Timestamp.now(tz="UTC").isoformat())
-    notes: str = ""
-
-    @property
-    def label(self) -> str:
-        """``"<model_id>@v<version>"``, written next to every calibrated value."""
-        return f"{self.model_id}@v{self.version}"
-
-    def to_json(self) -> str:
-        """Serialise to a JSON object (round-trips through :meth:`from_json`)."""
-        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> CalibrationModel:
-        """Read a model written by :meth:`to_json`."""
-        return cls(**json.loads(text))
-
-
-def epa_purpleair_2021(*, extended: bool = False) -> CalibrationModel:
-    """Return the published US EPA correction for PurpleAir PM2.5 (Barkjohn et al.).
-
-    Parameters
-    ----------
-    extended : bool, default False
-        False: the 2021 US-wide equation (AMT 14, 4617-4637).  True: the
-        extended version for high concentrations (Sensors 22, 9669, 2022;
-        AirNow Fire and Smoke Map).
-
-    Returns
-    -------
-    CalibrationModel
-        Reads ``pm2_5_cf1`` [µg/m³] and ``relative_humidity`` [%], produces
-        ``pm2_5`` [µg/m³].
-
-    Notes
-    -----
-    Developed for PurpleAir PA-II sensors (two PMS5003, CF=1 values,
-    channels averaged; RH from the sensor's own BME280, which reads drier
-    than ambient) against US FRM/FEM monitors, on 24-hour means; the Fire
-    and Smoke Map applies it to hourly means.  On a single PMS5003 in
-    France it is a reasonable first correction, not a calibration: prefer
-    a local co-location fit.  At very low concentrations and high RH the
-    result can be slightly negative; it is not clipped.
-    """
-    coefficients = {"slope": 0.524, "rh": -0.0862, "intercept": 5.75}
-    if extended:
-        coefficients |= {"slope_mid": 0.786, "slope_high": 0.69, "intercept_high": 2.966, "quadratic": 8.84e-4}
-    return CalibrationModel(
-        model_id="epa-purpleair-2021-extended" if extended else "epa-purpleair-2021",
-        version=1,
-        kind="epa_purpleair_2021_extended" if extended else "epa_purpleair_2021",
-        quantity="pm2_5",
-        source="pm2_5_cf1",
-        coefficients=coefficients,
-        reference="doi:10.3390/s22249669" if extended else "doi:10.5194/amt-14-4617-2021",
-        created="2021-01-01T00:00:00+00:00",
-        notes="US EPA PurpleAir correction; RH is the sensor's relative humidity [%]",
-    )
+__all__ = ["KINDS", "TABLE", "CalibrationModel", "Kind", "apply", "colocate", "create_table", "epa_purpleair_2021",
+           "fit", "load", "predict", "save"]
 
 
 def colocate(
@@ -361,83 +254,3 @@ def apply(
         out.loc[rows, target] = predict(model, out.loc[rows, model.source], humidity)
         out.loc[rows, "calibration"] = model.label
     return out
-
-
-def create_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ``calibrations`` table on ``con`` if it is missing (idempotent).
-
-    One row per (model_id, version); ``coefficients`` is a JSON object;
-    times are naive UTC ``TIMESTAMP``, as everywhere in the store.
-    """
-    con.execute(
-        f"""
-        CREATE TABLE IF NOT EXISTS {TABLE} (
-            model_id VARCHAR NOT NULL, version INTEGER NOT NULL, kind VARCHAR NOT NULL,
-            quantity VARCHAR NOT NULL, source VARCHAR NOT NULL, coefficients VARCHAR NOT NULL,
-            device VARCHAR, window_start TIMESTAMP, window_end TIMESTAMP, n BIGINT NOT NULL,
-            r2 DOUBLE, rmse DOUBLE, mae DOUBLE, reference VARCHAR, created TIMESTAMP NOT NULL,
-            notes VARCHAR, PRIMARY KEY (model_id, version))
-        """
-    )
-
-
-def save(con: duckdb.DuckDBPyConnection, model: CalibrationModel) -> CalibrationModel:
-    """Store a model as the next version of its id; return it with that version.
-
-    Parameters
-    ----------
-    con : duckdb.DuckDBPyConnection
-        Connection on the store; the table is created if missing.
-    model : CalibrationModel
-
-    Returns
-    -------
-    CalibrationModel
-        ``model`` with ``version`` = 1 + the highest stored for its id.
-    """
-    create_table(con)
-    latest = _scalar(con, f"SELECT coalesce(max(version), 0) FROM {TABLE} WHERE model_id = ?", [model.model_id])
-    stored = replace(model, version=int(latest) + 1)
-    row = asdict(stored)
-    row["coefficients"] = json.dumps(stored.coefficients, sort_keys=True)
-    for name in _TIMES:  # the store keeps naive UTC timestamps (docs/store.md)
-        row[name] = None if row[name] is None else to_store_time(row[name])
-    columns = list(row)
-    con.execute(
-        f"INSERT INTO {TABLE} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-        [row[c] for c in columns],
-    )
-    return stored
-
-
-def load(con: duckdb.DuckDBPyConnection, model_id: str, version: int | None = None) -> CalibrationModel:
-    """Read a stored model: a given version, or the latest.
-
-    Works on a read-only connection; the table is not created here.
-
-    Raises
-    ------
-    LookupError
-        If no such model is stored (the message lists the stored ids).
-    """
-    if not _scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [TABLE]):
-        raise LookupError(f"no calibration {model_id!r}: this store has no {TABLE!r} table yet; save() a model first")
-    sql = f"SELECT * FROM {TABLE} WHERE model_id = ? " + ("AND version = ?" if version is not None else "")
-    params: list[Any] = [model_id] + ([version] if version is not None else [])
-    cursor = con.execute(sql + " ORDER BY version DESC LIMIT 1", params)
-    names = [column[0] for column in cursor.description or []]
-    found = cursor.fetchone()
-    if found is None:
-        known = [r[0] for r in con.execute(f"SELECT DISTINCT model_id FROM {TABLE} ORDER BY 1").fetchall()]
-        raise LookupError(f"no calibration {model_id!r} version {version or 'latest'}; stored ids: {known}")
-    row = dict(zip(names, found, strict=True))
-    row["coefficients"] = json.loads(row["coefficients"])
-    for name in _TIMES:
-        row[name] = None if row[name] is None else pd.Timestamp(row[name]).tz_localize("UTC").isoformat()
-    return CalibrationModel(**row)
-
-
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> Any:
-    """The single value an aggregate query returns."""
-    row = con.execute(sql, params).fetchone()
-    return None if row is None else row[0]

@@ -24,6 +24,9 @@ Sources
   of adults aged 20-79 years", Age and Ageing 26(1), 1997, 15-19
   (comfortable 1.27-1.46 m/s, maximum 1.75-2.53 m/s).  Urban cycling
   speeds are typically 4-6 m/s (about 15-20 km/h).
+
+The geometry (distance, tangent plane, steps) is in :mod:`analysis.positions`;
+:func:`haversine_m` and :data:`EARTH_RADIUS_M` are re-exported here.
 """
 
 from __future__ import annotations
@@ -37,11 +40,15 @@ from pandas.api.indexers import BaseIndexer
 
 from analysis.daily import as_utc
 from analysis.fusion import group_time_keys
+from analysis.positions import (
+    EARTH_RADIUS_M, MAX_PLAUSIBLE_MS, haversine_m, sorted_positions, tangent_plane, thinned_steps,
+)
 
-EARTH_RADIUS_M = 6_371_008.8  # [m] IUGG mean radius R1
+__all__ = ["BIKE_MAX_MS", "EARTH_RADIUS_M", "MAX_PLAUSIBLE_MS", "MODE_PERCENTILE", "SEGMENT_COLUMNS", "STEP_S",
+           "WALK_MAX_MS", "exposure_weights", "guess_mode", "haversine_m", "segment", "streams", "summarise"]
+
 WALK_MAX_MS = 2.0  # [m/s] above a brisk walk (Bohannon 1997: maximum gait 1.75-2.53 m/s)
 BIKE_MAX_MS = 7.0  # [m/s] about 25 km/h, above most urban cycling
-MAX_PLAUSIBLE_MS = 70.0  # [m/s] steps faster than this are GPS jumps and are ignored
 MODE_PERCENTILE = 85  # [%] speed percentile the mode guess is based on
 STEP_S = 10.0  # [s] time base of distance and speed steps
 
@@ -49,33 +56,6 @@ SEGMENT_COLUMNS = [
     "device", "segment", "kind", "start", "end", "duration_s", "points", "distance_m",
     "speed_median_ms", "speed_p85_ms", "speed_max_ms", "mode",
 ]
-
-
-def haversine_m(
-    lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike, lon2: npt.ArrayLike
-) -> np.ndarray:
-    """Great-circle distance between points on a sphere [m].
-
-    Parameters
-    ----------
-    lat1, lon1, lat2, lon2 : array-like [° WGS84]
-        Coordinates of the two ends; broadcast against each other.
-
-    Returns
-    -------
-    numpy.ndarray of float [m]
-        NaN where a coordinate is NaN.
-
-    Notes
-    -----
-    A sphere of radius 6 371 008.8 m stands in for the WGS84 ellipsoid;
-    the error is at most about 0.5 % of the distance.
-    """
-    p1, p2 = np.radians(np.asarray(lat1, float)), np.radians(np.asarray(lat2, float))
-    dphi = p2 - p1
-    dlam = np.radians(np.asarray(lon2, float) - np.asarray(lon1, float))
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlam / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def exposure_weights(
@@ -183,10 +163,10 @@ def segment(
     for name, value in (("radius_m", radius_m), ("min_duration_s", min_duration_s), ("max_gap_s", max_gap_s)):
         if not np.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
-    frame = _sorted_positions(points)
+    frame = sorted_positions(points)
     device = pd.factorize(frame["device"])[0]
     t = as_utc(frame["time"]).array.asi8  # [µs]
-    x, y = _tangent_plane(frame, device)
+    x, y = tangent_plane(frame, device)
     start, valid = _window_starts(device, t, round(min_duration_s * 1e6))
     bounds = _Bounds(start, np.arange(1, len(frame) + 1, dtype="int64"))
     extent = [
@@ -272,7 +252,7 @@ def summarise(
         raise ValueError(f"step_s must be a positive number of seconds, not {step_s!r}")
     frame = segmented.copy()
     frame["_t"] = as_utc(frame["time"])
-    frame["_step"], frame["_speed"] = _thinned_steps(frame, step_s)
+    frame["_step"], frame["_speed"] = thinned_steps(frame, step_s)
     grouped = frame.groupby("segment", sort=True)
     out = grouped.agg(
         device=("device", "first"), kind=("kind", "first"), start=("_t", "min"), end=("_t", "max"),
@@ -339,53 +319,6 @@ class _Bounds(BaseIndexer):
         step: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         return self._start, self._end
-
-
-def _thinned_steps(frame: pd.DataFrame, step_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Distance [m] and speed [m/s] of the step ending at each kept position; NaN elsewhere.
-
-    ``frame`` is sorted by device and time, so segments are contiguous.  A
-    position is kept when it is the first of its segment in its ``step_s``
-    interval counted from the segment's start.
-    """
-    seg = frame["segment"].to_numpy()
-    t = frame["_t"].array.asi8
-    new_segment = np.r_[True, seg[1:] != seg[:-1]]
-    segment_start = t[np.maximum.accumulate(np.where(new_segment, np.arange(len(t)), 0))]
-    slot = (t - segment_start) // int(step_s * 1e6)
-    kept = np.flatnonzero(new_segment | np.r_[True, slot[1:] != slot[:-1]])
-    lat = frame["latitude"].to_numpy(dtype="float64")[kept]
-    lon = frame["longitude"].to_numpy(dtype="float64")[kept]
-    first = new_segment[kept]
-    dist = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
-    dt = np.diff(t[kept]) / 1e6
-    speed = dist / np.where(dt > 0, dt, np.nan)
-    good = ~first[1:] & (speed <= MAX_PLAUSIBLE_MS)
-    step = np.full(len(frame), np.nan)
-    rate = np.full(len(frame), np.nan)
-    step[kept[1:]] = np.where(good, dist, np.nan)
-    rate[kept[1:]] = np.where(good, speed, np.nan)
-    return step, rate
-
-
-def _sorted_positions(points: pd.DataFrame) -> pd.DataFrame:
-    missing = {"device", "time", "latitude", "longitude"} - set(points.columns)
-    if missing:
-        raise KeyError(f"points need columns device, time, latitude, longitude; missing: {sorted(missing)}")
-    located = points[points["latitude"].notna() & points["longitude"].notna() & points["time"].notna()]
-    order = np.lexsort((as_utc(located["time"]).array.asi8, pd.factorize(located["device"], sort=True)[0]))
-    return located.iloc[order].copy()
-
-
-def _tangent_plane(frame: pd.DataFrame, device: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """East/north metres from each device's median position."""
-    lat = frame["latitude"].to_numpy(dtype="float64")
-    lon = frame["longitude"].to_numpy(dtype="float64")
-    lat0 = pd.Series(lat).groupby(device).transform("median").to_numpy()
-    lon0 = pd.Series(lon).groupby(device).transform("median").to_numpy()
-    x = EARTH_RADIUS_M * np.cos(np.radians(lat0)) * np.radians(lon - lon0)
-    y = EARTH_RADIUS_M * np.radians(lat - lat0)
-    return x, y
 
 
 def _window_starts(device: np.ndarray, t: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:

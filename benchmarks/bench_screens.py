@@ -23,58 +23,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import httpx
 import numpy as np
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboards.app import create_app
 from dashboards.live import LiveHub
+from dashboards.serve_thread import start_server
 from ingest.store import create_schema
 
 CLIENTS = 50
 GOAL_P99_S = 1.0
 
 
-@dataclass
-class Served:
-    """A uvicorn server in a thread of this process."""
-
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-def serve_in_thread(app: object) -> Served:
-    """Serve ``app`` on a free port of 127.0.0.1; return once it accepts connections."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)  # type: ignore[arg-type]
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="uvicorn")
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start within 10 s")
-        time.sleep(0.02)
-    return Served(f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread)
+serve_in_thread = start_server  # soak_screen.py imports it from here
 
 
 def store_app(hub: LiveHub, folder: Path, campaign: str = "bench") -> object:

@@ -12,7 +12,8 @@ Routes
 ``/static/…``              scripts, styles, fonts, base map, bundled recording (nothing external)
 
 Positions inside declared home zones are removed from every answer and
-every live event (:class:`dashboards.kiosk.zones.ZoneFilter`).
+every live event, and records a participant opted out of from all of them
+(:class:`dashboards.kiosk.privacy.Privacy`).
 
 The store is read through ``con_factory()``, called inside each request's
 worker thread; the cursor is closed when the request ends.
@@ -35,6 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from analysis.live import latest, minute_means
 from dashboards import page, screens, sse
 from dashboards.kiosk.config import ScreenConfig, Screens, load_screens
+from dashboards.kiosk.optouts import OptOuts
 from dashboards.live import LiveHub
 from dashboards.models import (
     DeviceLatest,
@@ -92,7 +94,9 @@ def create_app(
     ----------
     con_factory : callable returning duckdb.DuckDBPyConnection
         Returns a fresh cursor on the store usable in the calling thread,
-        e.g. ``lambda: db.cursor()``.  Only table ``readings`` is read.
+        e.g. ``lambda: db.cursor()``.  Table ``readings`` is read, and the
+        registry's opt-outs (``opt_outs``, ``assignments``, ``kit_devices``)
+        when the store has them.
     hub : LiveHub
         Where ingest publishes each committed record.
     campaign : str, optional
@@ -131,7 +135,7 @@ def create_app(
     app.state.reader = StoreReader(con_factory)
     app.state.hub = hub
     app.state.clock = clock
-    app.state.site = site = screens.Site(site_screens, campaign, clock)
+    app.state.site = site = screens.Site(site_screens, campaign, clock, OptOuts(con_factory))
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     app.include_router(screens.router)
 
@@ -150,7 +154,7 @@ def create_app(
         with reader.cursor() as con:
             frame = latest(con, campaign=screens.campaign_or_422(site, campaign), max_age_s=max_age_s,
                            now=server_time)
-        return LatestResponse(server_time=server_time, devices=_devices(site.zones.latest(frame)))
+        return LatestResponse(server_time=server_time, devices=_devices(site.privacy.latest(frame)))
 
     @app.get(
         "/api/minute-means",
@@ -174,13 +178,14 @@ def create_app(
         with reader.cursor() as con:
             frame = minute_means(con, since=since, until=until, campaign=screens.campaign_or_422(site, campaign),
                                  quantities=names)
-        return MinuteMeansResponse(server_time=server_time, since=since, until=until, series=_series(frame))
+        return MinuteMeansResponse(server_time=server_time, since=since, until=until,
+                                   series=_series(site.privacy.minutes(frame)))
 
     @app.get("/api/live", summary="Server-Sent Events of committed records", response_class=StreamingResponse)
     async def api_live(hub: Hub, campaign: screens.CampaignQ = None) -> StreamingResponse:
         return StreamingResponse(
             sse.stream(hub, campaign=screens.campaign_or_422(site, campaign), heartbeat_s=heartbeat_s,
-                       transform=site.zones.event),
+                       transform=site.privacy.event),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -13,7 +13,9 @@ Data (JSON, every answer a bounded model; ``campaign`` and ``day`` optional)
 ``/api/screen/track``, ``/means``, ``/who``, ``/trips``, ``/summary``, ``/walks``,
 ``/walks/{code}``, ``/replay``.
 
-Positions pass through the home-zone filter before any of them leaves.
+Positions pass through the home-zone filter before any of them leaves, and no
+answer shows a record its participant opted out of (:mod:`dashboards.kiosk.privacy`);
+cached answers are keyed on the opt-outs, so a new one shows at the next refresh.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ from dashboards.kiosk.models import (
     WalksResponse,
     WhoResponse,
 )
+from dashboards.kiosk.optouts import OptOuts
+from dashboards.kiosk.privacy import Privacy
 from dashboards.kiosk.zones import ZoneFilter
 from dashboards.reader import StoreReader
 
@@ -59,11 +63,11 @@ router = APIRouter()
 class Site:
     """What every screen route needs, kept on ``app.state.site`` by :func:`dashboards.app.create_app`."""
 
-    def __init__(self, screens: Screens, campaign: str | None, clock: Callable[[], datetime]) -> None:
+    def __init__(self, screens: Screens, campaign: str | None, clock: Callable[[], datetime], optouts: OptOuts) -> None:
         self.screens = screens
         self.campaign = campaign
         self.clock = clock
-        self.zones = ZoneFilter(screens.zones, screens.zone_radius_m)
+        self.privacy = Privacy(ZoneFilter(screens.zones, screens.zone_radius_m), optouts)
         for config in (screens.defaults, *screens.named.values()):
             self.campaign_of(config.campaign, where=f"screen {config.name!r}")
 
@@ -139,7 +143,7 @@ def named_screen(request: Request, site: SiteDep, name: Annotated[str, Path(max_
 def api_track(site: SiteDep, reader: ReaderDep, campaign: CampaignQ = None,
               minutes: Annotated[int, Query(ge=1, le=24 * 60)] = 60) -> TrackResponse:
     with reader.cursor() as con:
-        return views.track(con, campaign_or_422(site, campaign), site.zones, site.clock(), minutes)
+        return views.track(con, campaign_or_422(site, campaign), site.privacy, site.clock(), minutes)
 
 
 @router.get("/api/screen/means", response_model=MeansResponse, summary="PM means over the index's averaging period")
@@ -166,20 +170,20 @@ def api_trips(site: SiteDep, reader: ReaderDep, campaign: CampaignQ = None, day:
     wanted = campaign_or_422(site, campaign)
     with reader.cursor() as con:
         return views.cached(("trips", wanted, chosen, now.replace(second=0, microsecond=0) if day is None else None,
-                             site.zones.active), lambda: views.trips(con, wanted, chosen, site.zones, now), 20.0)
+                             site.privacy.key()), lambda: views.trips(con, wanted, chosen, site.privacy, now), 20.0)
 
 
 @router.get("/api/screen/summary", response_model=SummaryResponse, summary="The campaign in numbers")
 def api_summary(site: SiteDep, reader: ReaderDep, campaign: CampaignQ = None) -> SummaryResponse:
     with reader.cursor() as con:
-        return views.summary(con, campaign_or_422(site, campaign), site.zones, site.clock(), site.screens.participants,
+        return views.summary(con, campaign_or_422(site, campaign), site.privacy, site.clock(), site.screens.participants,
                              walks.count_walks)
 
 
 def _walks(site: Site, reader: StoreReader, campaign: str | None, day: date | None) -> tuple[pd.DataFrame, pd.DataFrame, date]:
     now, chosen = _day(site, day)
     with reader.cursor() as con:
-        points, found = walks.day_walks(con, campaign_or_422(site, campaign), chosen, site.zones, now)
+        points, found = walks.day_walks(con, campaign_or_422(site, campaign), chosen, site.privacy, now)
     return points, found, chosen
 
 
@@ -277,5 +281,6 @@ def api_replay(site: SiteDep, reader: ReaderDep, campaign: CampaignQ = None,
     wanted = campaign_or_422(site, campaign)
     now = site.clock()
     with reader.cursor() as con:
-        return views.cached(("replay", wanted, quantities, now.replace(minute=0, second=0, microsecond=0)),
+        return views.cached(("replay", wanted, quantities, now.replace(minute=0, second=0, microsecond=0),
+                             site.privacy.key()),
                             lambda: replay.replay(con, wanted, now, quantities), 600.0)

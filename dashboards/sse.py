@@ -61,7 +61,7 @@ async def stream(
     campaign: str | None = None,
     heartbeat_s: float = HEARTBEAT_S,
     clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
-    transform: Callable[[Event], Event] | None = None,
+    transform: Callable[[Event], Event | None] | None = None,
 ) -> AsyncIterator[str]:
     """Yield the SSE text of hub events until the hub closes or the client leaves.
 
@@ -75,8 +75,9 @@ async def stream(
     clock_ms : callable, optional
         Server clock [ms since the Unix epoch, UTC], for the heartbeat.
     transform : callable, optional
-        Applied to each event before it is sent, e.g. the home-zone filter
-        that removes positions a public screen must not receive.
+        Applied to each event before it is sent, e.g. the privacy filter
+        that removes positions a public screen must not receive; an event
+        it turns into ``None`` is not sent (an opted-out record).
     """
     async with hub.subscription() as sub:
         yield f"retry: {RETRY_MS}\n{ping(clock_ms())}"
@@ -89,8 +90,11 @@ async def stream(
                 return
             if event is None:
                 yield ping(clock_ms())
-            elif campaign is None or event.get("campaign") == campaign:
-                yield message("reading", clean_event(event if transform is None else transform(event)))
-            else:
+            elif campaign is not None and event.get("campaign") != campaign:
                 continue
+            else:
+                shown = event if transform is None else transform(event)
+                if shown is None:
+                    continue
+                yield message("reading", clean_event(shown))
             last_sent = time.monotonic()

@@ -60,7 +60,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime
 
 from qsec.contract import FLAG_CLOCK_JUMP, FLAG_TIME_FROM_GPS, FLAG_TIME_UNSYNCED
@@ -129,6 +129,7 @@ def kernel_clock_synchronized() -> bool | None:
     return state != TIME_ERROR
 
 
+@dataclass(eq=False, kw_only=True)
 class TimeKeeper:
     """Stamps records: GPS-disciplined when it can, flagged when it cannot be sure.
 
@@ -146,31 +147,31 @@ class TimeKeeper:
     Not thread-safe: the bridge calls it under its own lock.
     """
 
-    def __init__(self, *, wall: Callable[[], float] = time.time, mono: Callable[[], float] = time.monotonic,
-                 sync_probe: Callable[[], bool | None] = kernel_clock_synchronized, prefer_gps: bool = True,
-                 jump_threshold_s: float = 2.0, gps_window: int = 15, gps_stale_s: float = 3600.0,
-                 probe_every_s: float = 10.0, assume_synced: bool = False):
-        if not jump_threshold_s > 0:
-            raise ValueError(f"jump_threshold_s={jump_threshold_s}: must be > 0 s")
+    wall: Callable[[], float] = time.time
+    mono: Callable[[], float] = time.monotonic
+    sync_probe: Callable[[], bool | None] = kernel_clock_synchronized
+    prefer_gps: bool = True
+    jump_threshold_s: float = 2.0
+    gps_window: InitVar[int] = 15
+    gps_stale_s: float = 3600.0
+    probe_every_s: float = 10.0
+    assume_synced: bool = False
+    jumps: int = field(default=0, init=False)
+    last_jump_s: float | None = field(default=None, init=False)
+    gps_samples: int = field(default=0, init=False)
+    _offsets: deque[float] = field(init=False)
+    _median: float | None = field(default=None, init=False)
+    _last_gps_mono: float | None = field(default=None, init=False)
+    _last: ClockSample | None = field(default=None, init=False)
+    _synced: bool | None = field(default=None, init=False)
+    _probed_at: float | None = field(default=None, init=False)
+
+    def __post_init__(self, gps_window: int) -> None:
+        if not self.jump_threshold_s > 0:
+            raise ValueError(f"jump_threshold_s={self.jump_threshold_s}: must be > 0 s")
         if gps_window < 1:
             raise ValueError(f"gps_window={gps_window}: must be at least 1")
-        self.wall = wall
-        self.mono = mono
-        self.sync_probe = sync_probe
-        self.prefer_gps = prefer_gps
-        self.jump_threshold_s = jump_threshold_s
-        self.gps_stale_s = gps_stale_s
-        self.probe_every_s = probe_every_s
-        self.assume_synced = assume_synced
-        self.jumps = 0
-        self.last_jump_s: float | None = None
-        self.gps_samples = 0
-        self._offsets: deque[float] = deque(maxlen=gps_window)
-        self._median: float | None = None
-        self._last_gps_mono: float | None = None
-        self._last: ClockSample | None = None
-        self._synced: bool | None = None
-        self._probed_at: float | None = None
+        self._offsets = deque(maxlen=gps_window)
 
     # ------------------------------------------------------------ inputs
     def gps_fix(self, gps_time: datetime, mono: float | None = None) -> None:

@@ -3,9 +3,9 @@
 A commit holds a few thousand records of a few ``(device, boot)`` groups (one
 kit's message carries one boot).  Feedback ranges, gap accounting and lag
 statistics need per-group figures only, so the rows are grouped once by
-Arrow's hash aggregation and each group is reduced with NumPy.
+dictionary codes and each group is reduced with NumPy.
 
-Sources: Arrow ``Table.group_by`` (https://arrow.apache.org/docs/python/generated/pyarrow.Table.html),
+Sources: Arrow ``dictionary_encode`` (https://arrow.apache.org/docs/python/generated/pyarrow.compute.dictionary_encode.html),
 NumPy ``unique`` / ``flatnonzero`` (https://numpy.org/doc/stable/reference/routines.set.html).
 """
 
@@ -33,19 +33,26 @@ class Group:
 
 
 def groups(table: pa.Table) -> list[Group]:
-    """Split a table with ``device``, ``boot`` and ``seq`` columns by ``(device, boot)``."""
+    """Split a table with ``device``, ``boot`` and ``seq`` columns by ``(device, boot)``.
+
+    The two string columns are dictionary-encoded (Arrow), their codes combined into one integer key, and the
+    rows split by a stable sort of that key (NumPy): rows stay ascending within each group.
+    """
     if table.num_rows == 0:
         return []
-    idx = pa.table({"device": table.column("device"), "boot": table.column("boot"),
-                    "row": pa.array(np.arange(table.num_rows, dtype=np.int64))})
-    agg = idx.group_by(["device", "boot"], use_threads=False).aggregate([("row", "list")])
+    dev = table.column("device").combine_chunks().dictionary_encode()
+    boot = table.column("boot").combine_chunks().dictionary_encode()
+    nb = len(boot.dictionary)
+    code = dev.indices.to_numpy(zero_copy_only=False).astype(np.int64) * nb \
+        + boot.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     seq = table.column("seq").to_numpy()
-    lists = agg.column("row_list").combine_chunks()
-    flat, offsets = lists.flatten().to_numpy(), lists.offsets.to_numpy()
+    order = np.argsort(code, kind="stable")
+    cuts = np.flatnonzero(np.diff(code[order])) + 1
+    devices, boots = dev.dictionary.to_pylist(), boot.dictionary.to_pylist()
     out = []
-    for k, (device, boot) in enumerate(zip(agg.column("device").to_pylist(), agg.column("boot").to_pylist())):
-        r = np.sort(flat[offsets[k]:offsets[k + 1]])
-        out.append(Group(device, boot, r, seq[r]))
+    for rows in np.split(order, cuts):
+        k = int(code[rows[0]])
+        out.append(Group(devices[k // nb], boots[k % nb], rows, seq[rows]))
     return out
 
 

@@ -40,6 +40,7 @@ _COUNTERS = {
     "connects": "connections to the broker",
     "disconnects": "connections to the broker lost",
     "listener_errors": "commit listeners (screens, mirror) that raised",
+    "decoder_restarts": "decoding process pools started again after one of their processes died",
     "status_unreadable": "bridge status messages that could not be read",
 }
 

@@ -32,7 +32,7 @@ from qsec import contract
 from qsec.quantities import QUANTITIES
 
 CHECKPOINT_WAL = "64MB"  # WAL size that triggers an automatic checkpoint
-_KEY_COLS = ("campaign", "device", "boot", "seq", "time", "sensor", "flags", "received")
+ROW_KEY_COLUMNS = ("campaign", "device", "boot", "seq", "time", "sensor", "flags", "received")
 
 
 def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
@@ -117,6 +117,29 @@ class DeadLetter:
     seq: int | None = None
 
 
+def records_table(rows: Sequence[tuple[str, str, str, contract.Record]], quantity_columns: Sequence[str],
+                  received_ms: int) -> pa.Table:
+    """The store's wide Arrow table for ``(campaign, device, boot, record)`` rows."""
+    n = len(rows)
+    cols: dict[str, list] = {c: [None] * n for c in quantity_columns}
+    camp, dev, boot, seq, t, sensor, flags = [], [], [], [], [], [], []
+    for i, (c, d, b, r) in enumerate(rows):
+        camp.append(c); dev.append(d); boot.append(b); seq.append(r.seq)  # noqa: E702
+        t.append(r.t); sensor.append(r.sensor); flags.append(r.flags)  # noqa: E702
+        for q, v in r.values.items():
+            cols[q][i] = float(v)
+    arrays = {
+        "campaign": pa.array(camp, pa.string()), "device": pa.array(dev, pa.string()),
+        "boot": pa.array(boot, pa.string()), "seq": pa.array(seq, pa.int64()),
+        "time": pa.array(t, pa.int64()).cast(pa.timestamp("ms")),
+        "sensor": pa.array(sensor, pa.string()), "flags": pa.array(flags, pa.int32()),
+        "received": pa.array([received_ms] * n, pa.int64()).cast(pa.timestamp("ms")),
+    }
+    for q in quantity_columns:
+        arrays[q] = pa.array(cols[q], pa.float64())
+    return pa.table(arrays)
+
+
 class Store:
     """One DuckDB database file holding raw readings, dead letters and the registry."""
 
@@ -175,24 +198,7 @@ class Store:
     # ------------------------------------------------------------ writes
     def to_arrow(self, rows: Sequence[tuple[str, str, str, contract.Record]], received_ms: int) -> pa.Table:
         """Build the wide Arrow table for ``(campaign, device, boot, record)`` rows."""
-        n = len(rows)
-        cols: dict[str, list] = {c: [None] * n for c in self.quantity_columns}
-        camp, dev, boot, seq, t, sensor, flags = [], [], [], [], [], [], []
-        for i, (c, d, b, r) in enumerate(rows):
-            camp.append(c); dev.append(d); boot.append(b); seq.append(r.seq)  # noqa: E702
-            t.append(r.t); sensor.append(r.sensor); flags.append(r.flags)  # noqa: E702
-            for q, v in r.values.items():
-                cols[q][i] = float(v)
-        arrays = {
-            "campaign": pa.array(camp, pa.string()), "device": pa.array(dev, pa.string()),
-            "boot": pa.array(boot, pa.string()), "seq": pa.array(seq, pa.int64()),
-            "time": pa.array(t, pa.int64()).cast(pa.timestamp("ms")),
-            "sensor": pa.array(sensor, pa.string()), "flags": pa.array(flags, pa.int32()),
-            "received": pa.array([received_ms] * n, pa.int64()).cast(pa.timestamp("ms")),
-        }
-        for q in self.quantity_columns:
-            arrays[q] = pa.array(cols[q], pa.float64())
-        return pa.table(arrays)
+        return records_table(rows, self.quantity_columns, received_ms)
 
     def write(self, rows: Sequence[tuple[str, str, str, contract.Record]], dead: Iterable[DeadLetter] = (),
               received_ms: int | None = None) -> tuple[WriteResult, list[tuple[str, str, int]]]:

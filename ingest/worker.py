@@ -31,7 +31,11 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter, defaultdict
+import multiprocessing
+import os
+from collections import Counter
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -41,11 +45,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from qsec import contract
 import pyarrow as pa
 
-from ingest import adapters, fastpath, keys
-from ingest.store import DeadLetter, Store
+from ingest import adapters, decode, keys
+from ingest.store import Store
+from qsec import contract
 from ingest.tracking import SeqTracker
 
 log = logging.getLogger("qsec.ingest")
@@ -95,6 +99,13 @@ class IngestSettings:
     batch_records: int = 5000
     batch_ms: int = 200
     session_expiry_s: int = 7 * 24 * 3600
+    # MQTT 5 Receive Maximum (CONNECT property): how many unacknowledged QoS 1 messages the broker may send this
+    # worker.  Messages are acknowledged after their commit, so the window must hold several commits' worth for
+    # receiving, decoding and committing to overlap; without the property Mosquitto uses max_inflight_messages.
+    receive_maximum: int = 1000
+    # Processes that decode and screen messages (0: a thread of this process).  Decoding holds the GIL; a pool
+    # leaves this process the MQTT loop and the DuckDB commit.
+    decode_processes: int = 0
     username: str | None = None
     password: str | None = None
     register_unknown: bool = True  # open registry: a new device/campaign is registered on first sight
@@ -112,21 +123,14 @@ class _Pending:
     payload: bytes
 
 
-# device -> (campaign, boot -> arrays of settled seqs, refused records): what each device is told after a commit
-Answer = dict[str, tuple[str, dict[str, list[np.ndarray]], list[dict]]]
-
-
 @dataclass
 class _Prepared:
-    """A decoded group of messages, ready to commit."""
+    """A group of messages on its way to the store: decoded already, or being decoded in the pool."""
 
     work: list[_Pending]
     now_ms: int
-    fast: fastpath.FastBatch
-    slow_rows: list[tuple[str, str, str, contract.Record]]  # exact and external paths; they follow the bulk rows
-    table: pa.Table | None
-    dead: list[DeadLetter]
-    answer: Answer
+    decoded: decode.Decoded | Future
+    pool: ProcessPoolExecutor | None = None  # the pool decoding it: replaced if it breaks
 
 
 class IngestWorker:
@@ -145,7 +149,10 @@ class IngestWorker:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
-        self._ready: queue.Queue[_Prepared | None] = queue.Queue(maxsize=1)  # decoded, waiting for the writer
+        # decoded (or being decoded), waiting for the writer
+        self._ready: queue.Queue[_Prepared | None] = queue.Queue(maxsize=1 + self.settings.decode_processes)
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._backoff = 0.0  # [s] after a failed commit
         self.tracker = SeqTracker()
         self.tracker.seed(store.seq_tallies())
@@ -233,6 +240,9 @@ class IngestWorker:
         s = self.settings
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = s.session_expiry_s
+        props.ReceiveMaximum = s.receive_maximum
+        if s.decode_processes > 0:
+            self._pool = self._new_pool()
         self.client.connect_async(s.host, s.port, keepalive=30, clean_start=False, properties=props)
         self.client.loop_start()
         self._thread = threading.Thread(target=self._run, name=f"ingest-{s.client_id}", daemon=True)
@@ -250,16 +260,38 @@ class IngestWorker:
             self._thread.join(timeout=10)
         self.client.disconnect()
         self.client.loop_stop()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _replace_pool(self, broken: ProcessPoolExecutor | None) -> None:
+        """Start new decoding processes in place of a broken pool (once, whichever thread sees it first)."""
+        with self._pool_lock:
+            if self._pool is broken and broken is not None:
+                log.error("ingest: a decoding process died; starting new ones (unacknowledged messages are retried)")
+                self.metrics["decoder_restarts"] += 1
+                broken.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        """Decoding processes, started (spawn: this process has threads) and warmed up before the first message."""
+        pool = ProcessPoolExecutor(self.settings.decode_processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=decode.watch_parent, initargs=(os.getpid(),))
+        for f in [pool.submit(decode.warm_up) for _ in range(self.settings.decode_processes)]:
+            f.result(timeout=60)
+        return pool
 
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
     def _run(self) -> None:
-        """Decoding thread: takes the inbox, screens it, and hands each prepared commit to the writing thread.
+        """Decoding thread: takes the inbox and hands each group, decoded or being decoded, to the writing thread.
 
-        Decoding is Python (it holds the GIL); DuckDB's insert and commit release it, so the two overlap.  The
-        hand-over queue holds one commit: decoding runs at most one commit ahead of the store.
+        Decoding is Python (it holds the GIL); DuckDB's insert and commit release it, so the two overlap.  Inline,
+        the hand-over queue holds one group: decoding runs at most one commit ahead of the store.  With a pool of
+        decoding processes it holds one group per process plus one, in order, so that the processes work while
+        the store commits.
         """
         s = self.settings
         writer = threading.Thread(target=self._write_loop, name=f"ingest-write-{s.client_id}", daemon=True)
@@ -279,16 +311,27 @@ class IngestWorker:
 
     def _hand_over(self, work: list[_Pending]) -> None:
         try:
-            self._ready.put(self._prepare(work))
-        except Exception:  # e.g. the registry write failed: nothing was acknowledged; retry the same messages
+            try:
+                prepared = self._prepare(work, pool=self._pool)
+            except BrokenProcessPool:  # a decoding process died while the pool was idle
+                self._replace_pool(self._pool)
+                prepared = self._prepare(work, pool=self._pool)
+            self._ready.put(prepared)
+        except Exception:  # e.g. the registry read failed: nothing was acknowledged; retry the same messages
             self._failed(work)
 
     def _write_loop(self) -> None:
         """Writing thread: commit, acknowledge, answer; a failed commit puts its messages back, unacknowledged."""
         while (prepared := self._ready.get()) is not None:
             try:
-                self._commit(prepared)
+                decoded = prepared.decoded
+                if isinstance(decoded, Future):
+                    decoded = decoded.result()
+                self._commit(prepared.work, prepared.now_ms, decoded)
                 self._backoff = 0.0
+            except BrokenProcessPool:  # a decoding process died: a new pool, the same messages again
+                self._replace_pool(prepared.pool)
+                self._failed(prepared.work)
             except Exception:
                 self._failed(prepared.work)
 
@@ -314,56 +357,51 @@ class IngestWorker:
         self._known_devices.add(device)
 
     def process(self, work: list[_Pending]) -> None:
-        """Validate, commit, acknowledge and answer a group of messages."""
-        self._commit(self._prepare(work))
+        """Validate, commit, acknowledge and answer a group of messages (inline)."""
+        p = self._prepare(work, pool=None)
+        self._commit(p.work, p.now_ms, p.decoded)
 
-    def _prepare(self, work: list[_Pending]) -> "_Prepared":
-        """Decode and screen a group of messages into the table to write (no acknowledgement yet)."""
+    def _prepare(self, work: list[_Pending], pool: ProcessPoolExecutor | None) -> _Prepared:
+        """Decode a group of messages here, or submit it to the pool (no acknowledgement yet)."""
+        s = self.settings
         now_ms = int(self.clock() * 1000)
-        dead: list[DeadLetter] = []
-        msgs: list[fastpath.Message] = []
-        external: list[tuple[str, str, str, contract.Record]] = []
-        for m in work:
-            if not m.topic.startswith(contract.TOPIC_ROOT + "/"):
-                self._decode_external(m, now_ms, external, dead)
-                continue
-            try:
-                tp = contract.parse_topic(m.topic)
-            except contract.ContractError as exc:
-                dead.append(DeadLetter(m.topic, exc.reason, str(exc), m.payload.decode("utf-8", "replace")))
-                continue
-            self._register(tp.campaign, tp.device)
-            msgs.append(fastpath.Message(tp.campaign, tp.device, m.payload, m.topic))
-        fast, slow = fastpath.screen(msgs, now_ms=now_ms, limits=self.settings.limits,
-                                     not_before={c: self._not_before(c) for c in {m.campaign for m in msgs}})
-        # device -> (campaign, boot -> seq arrays settled, refused records): the feedback of each device
-        answer: Answer = {
-            m.device: (m.campaign, defaultdict(list), []) for m in msgs}
-        # (campaign, device, boot, Record) of the records of the exact and external paths; they follow the bulk rows
-        slow_rows = self._decode_exactly([msgs[i] for i in slow], now_ms, dead, answer) + external
-        self.metrics["records_received"] += len(fast) + len(slow_rows)
+        messages = [(m.topic, m.payload) for m in work]
+        campaigns = {c for t, _ in messages if (c := decode.campaign_of(t)) is not None}
+        if s.external_campaign:
+            campaigns.add(s.external_campaign)
+        kwargs = dict(now_ms=now_ms, not_before={c: self._not_before(c) for c in campaigns}, limits=s.limits,
+                      quantity_columns=self.store.quantity_columns, external_campaign=s.external_campaign)
+        if pool is None:
+            return _Prepared(work, now_ms, decode.decode(messages, **kwargs))
+        return _Prepared(work, now_ms, pool.submit(decode.decode, messages, **kwargs), pool)
 
-        table = fastpath.to_arrow(fast, self.store.quantity_columns, now_ms) if len(fast) else None
-        if slow_rows:
-            extra = self.store.to_arrow(slow_rows, now_ms)
-            table = extra if table is None else pa.concat_tables([table, extra], promote_options="default")
-        return _Prepared(work, now_ms, fast, slow_rows, table, dead, answer)
-
-    def _commit(self, p: "_Prepared") -> None:
-        """Write a prepared group in one transaction, then acknowledge it, answer the devices, call the listeners."""
-        work, now_ms, fast, slow_rows, table, dead, answer = (p.work, p.now_ms, p.fast, p.slow_rows, p.table,
-                                                              p.dead, p.answer)
+    def _commit(self, work: list[_Pending], now_ms: int, d: decode.Decoded) -> None:
+        """Write a decoded group in one transaction, then acknowledge it, answer the devices, call the listeners."""
+        for campaign, device in d.devices:
+            self._register(campaign, device)
+        table, dead, answer = d.table, d.dead, d.answer
         result, new = self.store.write_arrow(table, dead, received_ms=now_ms)
         self.last_commit_received_ms = now_ms  # the commit whose listeners are called below
+        # Listeners first (screens, the API's page cache, the mirror): once a device hears that its records are
+        # settled, every reader already sees them.
+        if self.listeners and table is not None:
+            committed = decode.records_of(table, np.flatnonzero(new))
+            for listener in self.listeners:
+                try:
+                    listener(committed)
+                except Exception:  # a broken screen must not stop ingest
+                    log.exception("ingest: a commit listener failed")
+                    self.metrics["listener_errors"] += 1
         # Committed: now, and only now, acknowledge to the broker.
         for m in work:
             self.client.ack(m.mid, m.qos)
 
+        self.metrics["records_received"] += d.received
         self.metrics["records_stored"] += result.inserted
         self.metrics["records_duplicate"] += result.duplicates
         self.metrics["deadletter"] += len(dead)
-        for d in dead:
-            self.deadletter_reasons[d.reason] += 1
+        for dl in dead:
+            self.deadletter_reasons[dl.reason] += 1
         per_device_new: Counter[str] = Counter()
         per_device_all: Counter[str] = Counter()
         if table is not None:
@@ -374,17 +412,9 @@ class IngestWorker:
                 highest=self.tracker.highest(device), accepted=per_device_new[device],
                 duplicates=per_device_all[device] - per_device_new[device], refused=refused[:50], t=now_ms)
             self.client.publish(contract.topic(campaign, device, "ingest"), fb.encode(), qos=1)
-        if self.listeners:
-            committed = self._committed(fast, slow_rows, new)
-            for listener in self.listeners:
-                try:
-                    listener(committed)
-                except Exception:  # a broken screen must not stop ingest
-                    log.exception("ingest: a commit listener failed")
-                    self.metrics["listener_errors"] += 1
 
     def _account(self, table: pa.Table, new: np.ndarray, now_ms: int,
-                 answer: Answer,
+                 answer: decode.Answer,
                  per_device_new: Counter[str], per_device_all: Counter[str]) -> None:
         """Gap tally, settled seqs, per-device counts and lag of a commit, per ``(device, boot)`` group."""
         for g in keys.groups(table):
@@ -400,61 +430,6 @@ class IngestWorker:
             t_new = table.column("time").cast(pa.int64()).to_numpy()[new]
             self.lag.observe_many((now_ms - t_new) / 1000)
             self.last_commit_lag_ms = now_ms - int(t_new.min())
-
-    @staticmethod
-    def _committed(fast: fastpath.FastBatch, slow_rows: list[tuple[str, str, str, contract.Record]],
-                   new: np.ndarray) -> list[tuple[str, str, str, contract.Record]]:
-        """The newly stored records as listeners take them; built only when a listener is registered."""
-        out: list[tuple[str, str, str, contract.Record]] = []
-        nfast = len(fast)
-        for i in np.flatnonzero(new).tolist():
-            if i < nfast:
-                r = fast.records[i]
-                out.append((fast.campaign[i], fast.device[i], fast.boot[i],
-                            contract.Record(r["seq"], r["t"], r["sensor"], r["values"], r.get("flags", 0))))
-            else:
-                out.append(slow_rows[i - nfast])
-        return out
-
-    def _decode_external(self, m: _Pending, now_ms: int, rows: list[tuple[str, str, str, contract.Record]],
-                         dead: list[DeadLetter]) -> None:
-        """A message of an external format (SenML, Tasmota, Smart Citizen), through its adapter."""
-        campaign = self.settings.external_campaign or "external"
-        result = adapters.decode_mqtt(m.topic, m.payload, received_ms=now_ms, campaign=campaign,
-                                      not_before_ms=self._not_before(campaign))
-        if result is None:
-            dead.append(DeadLetter(m.topic, contract.BadTopic.reason, "no adapter reads this topic",
-                                   m.payload.decode("utf-8", "replace")))
-            return
-        for c, d, _, _ in result.rows:
-            self._register(c, d)
-        self.metrics["records_received"] += len(result.refused)  # rows are counted with the others
-        rows.extend(result.rows)
-        dead.extend(result.refused)
-
-    def _decode_exactly(self, msgs: list[fastpath.Message], now_ms: int, dead: list[DeadLetter],
-                        answer: Answer
-                        ) -> list[tuple[str, str, str, contract.Record]]:
-        """The record-by-record path, for messages the bulk screen sent back: precise reasons, nothing lost."""
-        rows: list[tuple[str, str, str, contract.Record]] = []
-        for m in msgs:
-            _, settled, refused = answer[m.device]
-            try:
-                dec = contract.decode_batch(m.payload, device=m.device, now_ms=now_ms,
-                                            not_before_ms=self._not_before(m.campaign), limits=self.settings.limits)
-            except contract.ContractError as exc:
-                dead.append(DeadLetter(m.topic, exc.reason, str(exc), m.payload.decode("utf-8", "replace"), m.device))
-                refused.append({"seq": None, "reason": exc.reason, "detail": str(exc)})
-                continue
-            self.metrics["records_received"] += len(dec.refused)
-            rows.extend((m.campaign, m.device, dec.boot, rec) for rec in dec.records)
-            for raw, exc in dec.refused:
-                dead.append(DeadLetter(m.topic, exc.reason, str(exc), json.dumps(raw, ensure_ascii=False),
-                                       m.device, dec.boot, exc.seq))
-                refused.append({"seq": exc.seq, "reason": exc.reason, "detail": str(exc)})
-                if exc.seq is not None:
-                    settled[dec.boot].append(np.array([exc.seq], dtype=np.int64))
-        return rows
 
     def snapshot(self) -> dict[str, object]:
         """Counters for ``qsec status`` and ``/metrics``."""

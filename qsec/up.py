@@ -81,16 +81,23 @@ def make_server(pipeline: Pipeline, *, host: str, port: int, campaign: str | Non
     hub = LiveHub()
     worker.listeners.append(live_event_forwarder(hub))
     app = create_app(store.new_cursor, hub, campaign=campaign, title="qsec")
-    from dashboards.research import ResearchSettings, research_router
+    from dashboards.research import DataVersions, ResearchSettings, research_router
 
-    app.include_router(research_router(store.new_cursor, ResearchSettings.from_data_dir(store.path.parent)))
+    versions = DataVersions()  # the researcher API's page cache: every writer below bumps it after its commits
+    worker.listeners.insert(0, versions.listener)  # before the live events: a page asked for then is fresh
+    app.include_router(research_router(store.new_cursor, ResearchSettings.from_data_dir(store.path.parent),
+                                       versions=versions))
     if worker.settings.external_campaign:  # Sensor.Community / airrohr firmware pushing to "own API"
         from ingest.adapters import airrohr_http
         from ingest.importer import write_batches
 
-        app.include_router(airrohr_http.router(
-            lambda result: write_batches(store, result, received_ms=int(time.time() * 1000)),
-            campaign=worker.settings.external_campaign))
+        def write_pushed(result):  # noqa: ANN001, ANN202
+            try:
+                return write_batches(store, result, received_ms=int(time.time() * 1000))
+            finally:
+                versions.bump_all()
+
+        app.include_router(airrohr_http.router(write_pushed, campaign=worker.settings.external_campaign))
     mirror_metrics = mirror.metrics if mirror is not None else None
     collector = QsecCollector(worker, hub=hub, mirror_metrics=mirror_metrics)
 

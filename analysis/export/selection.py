@@ -52,6 +52,11 @@ POSITION_COLUMNS = ("latitude", "longitude", "position_age_s")
 PRIVATE_QUANTITIES = tuple(q.name for q in qty.QUANTITIES.values() if q.kind is qty.Kind.POSITION)
 ORDER = ("time", "device", "boot", "seq")
 _FOREVER = "TIMESTAMP '9999-12-31'"
+OPTED_OUT_RANGES = f"""SELECT k.device AS device, greatest(o.starts, a.starts) AS starts,
+    least(o.ends, coalesce(a.ends, {_FOREVER})) AS ends FROM opt_outs o JOIN assignments a USING (participant)
+    JOIN kit_devices k ON k.kit = a.kit"""
+"""SQL of what participants opted out of: ``(device, starts, ends)`` [naive UTC, ``[starts, ends)``] per device
+they carried, as the registry's ``opt_outs`` and ``assignments`` say; every public path leaves these out."""
 _TYPES: dict[str, pa.DataType] = {
     "campaign": pa.string(), "device": pa.string(), "participant": pa.string(), "boot": pa.string(),
     "seq": pa.int64(), "time": pa.timestamp("us", tz="UTC"), "sensor": pa.string(), "flags": pa.int32(),
@@ -231,10 +236,8 @@ def _where(sel: Selection, registry: bool, alias: str = "r") -> tuple[list[str],
                      else "false")
     if sel.public or sel.hide_opted_out:
         if registry:
-            where.append(f"""NOT EXISTS (SELECT 1 FROM opt_outs o JOIN assignments a USING (participant)
-                JOIN kit_devices k ON k.kit = a.kit WHERE k.device = {alias}.device
-                AND {alias}.time >= greatest(o.starts, a.starts)
-                AND {alias}.time < least(o.ends, coalesce(a.ends, {_FOREVER})))""")
+            where.append(f"NOT EXISTS (SELECT 1 FROM ({OPTED_OUT_RANGES}) h WHERE h.device = {alias}.device "
+                         f"AND {alias}.time >= h.starts AND {alias}.time < h.ends)")
     if sel.quantities:
         where.append("(" + " OR ".join(f"{alias}.{quote(q)} IS NOT NULL" for q in sel.quantities) + ")")
     if sel.participant is not None:
@@ -243,6 +246,15 @@ def _where(sel: Selection, registry: bool, alias: str = "r") -> tuple[list[str],
             AND {alias}.time < coalesce(a.ends, {_FOREVER}))""")
         params.append(sel.participant)
     return where, params
+
+
+def conditions(sel: Selection, registry: bool, alias: str = "r") -> tuple[list[str], list[object]]:
+    """The WHERE conditions of ``sel`` on ``readings`` aliased ``alias``, and their parameters.
+
+    For queries built elsewhere (the screens' aggregates) that must leave out
+    the same records as the exports; ``registry`` is :func:`registry_present`.
+    """
+    return _where(sel, registry, alias)
 
 
 def _present(con: duckdb.DuckDBPyConnection, sel: Selection, registry: bool,

@@ -29,6 +29,18 @@ class _Public(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _Answer(_Public):
+    """An answer of the screen API, stamped with the server's time (freshness is shown against it)."""
+
+    server_time: AwareDatetime
+
+
+class _DayAnswer(_Answer):
+    """An answer about one local calendar day."""
+
+    day: date
+
+
 class Route(_Public):
     """A route as parallel arrays, oldest first; ``pm2_5`` [µg/m³] is null where unknown."""
 
@@ -45,10 +57,9 @@ class KitTrack(_Public):
     route: Route
 
 
-class TrackResponse(_Public):
+class TrackResponse(_Answer):
     """Answer of ``GET /api/screen/track``."""
 
-    server_time: AwareDatetime
     since: AwareDatetime
     masked: Count = Field(description="positions withheld because they are in a home zone")
     kits: list[KitTrack] = Field(max_length=MAX_ITEMS)
@@ -62,10 +73,9 @@ class KitMean(_Public):
     hours: dict[QuantityName, Count] = Field(max_length=16)
 
 
-class MeansResponse(_Public):
+class MeansResponse(_Answer):
     """Answer of ``GET /api/screen/means``: the period the index classifies, per kit."""
 
-    server_time: AwareDatetime
     averaging: Annotated[str, Field(max_length=40)]
     since: AwareDatetime
     until: AwareDatetime
@@ -81,11 +91,9 @@ class WhoKit(_Public):
     hours: Count
 
 
-class WhoResponse(_Public):
+class WhoResponse(_DayAnswer):
     """Answer of ``GET /api/screen/who``."""
 
-    server_time: AwareDatetime
-    day: date
     tz: Annotated[str, Field(max_length=64)]
     guideline: dict[QuantityName, Number] = Field(description="WHO 2021 24-hour guideline levels [µg/m³]")
     overall: dict[QuantityName, Maybe] = Field(description="mean of the kits' day means [µg/m³]")
@@ -113,19 +121,16 @@ class Trip(Move):
     route: Route
 
 
-class TripsResponse(_Public):
+class TripsResponse(_DayAnswer):
     """Answer of ``GET /api/screen/trips``: the day's moves, newest first."""
 
-    server_time: AwareDatetime
-    day: date
     masked: Count
     trips: list[Trip] = Field(max_length=MAX_ITEMS)
 
 
-class SummaryResponse(_Public):
+class SummaryResponse(_Answer):
     """Answer of ``GET /api/screen/summary``: the campaign in a few numbers."""
 
-    server_time: AwareDatetime
     campaign: Name | None
     kits: Count
     records: Count
@@ -144,11 +149,9 @@ class Walk(Move):
     code: Code
 
 
-class WalksResponse(_Public):
+class WalksResponse(_DayAnswer):
     """Answer of ``GET /api/screen/walks``: the day's walks, newest first."""
 
-    server_time: AwareDatetime
-    day: date
     day_mean_pm2_5: Maybe = Field(description="mean of the walks' means [µg/m³]")
     walks: list[Walk] = Field(max_length=MAX_ITEMS)
 

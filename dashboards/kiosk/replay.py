@@ -37,12 +37,11 @@ def bundled() -> ReplayResponse:
 def busiest_start(con: duckdb.DuckDBPyConnection, campaign: str | None, since: datetime, until: datetime,
                   minutes: int) -> datetime:
     """Start [aware UTC, whole minute] of the ``minutes`` window with the most kit-minutes of data."""
-    where = "campaign = ? AND " if campaign is not None else ""
-    params: list[object] = [campaign] if campaign is not None else []
+    where, params = store.public_where(con, campaign, since, until)
     frame = con.execute(
-        f"""SELECT date_trunc('minute', time) AS minute, count(DISTINCT device) AS kits FROM readings
-            WHERE {where} time >= ? AND time < ? GROUP BY ALL ORDER BY minute""",
-        [*params, store.to_store_time(since), store.to_store_time(until)],
+        f"""SELECT date_trunc('minute', time) AS minute, count(DISTINCT device) AS kits FROM readings r
+            WHERE {where} GROUP BY ALL ORDER BY minute""",
+        params,
     ).df()
     series = frame.set_index(pd.to_datetime(frame["minute"]).dt.tz_localize("UTC"))["kits"].astype("float64")
     full = series.resample("1min").sum()

@@ -5,6 +5,10 @@ never pulls a day of 1 Hz records into Python.  Positions are joined to PM
 records with :func:`analysis.fusion.attach_positions` (sensor response lag
 from its table, tolerance one bucket) after both are bucketed.
 
+Every query leaves out the records a participant opted out of (the
+public view's rule, :func:`analysis.export.selection.conditions`), in SQL
+before anything is aggregated, so no screen shows them and none is counted.
+
 Times: the store is naive UTC; every frame returned here is aware UTC.
 Days are calendar days in the screen's time zone (Europe/Paris), as in
 :mod:`analysis.daily`.
@@ -26,8 +30,9 @@ import pandas as pd
 
 from analysis.columns import READINGS, quantity_columns, quote
 from analysis.daily import DEFAULT_TZ
+from analysis.export.selection import Selection, conditions, registry_present
 from analysis.fusion import attach_positions
-from analysis.times import localize_utc, to_store_time
+from analysis.times import localize_utc
 
 PM = ("pm2_5", "pm10")
 POSITIONS_COLUMNS = ["device", "time", "latitude", "longitude", *PM]
@@ -47,19 +52,12 @@ def day_bounds(day: date, tz: str = DEFAULT_TZ) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def _where(campaign: str | None, since: datetime | None, until: datetime | None) -> tuple[str, list[object]]:
-    clauses: list[str] = ["true"]
-    params: list[object] = []
-    if campaign is not None:
-        clauses.append("campaign = ?")
-        params.append(campaign)
-    if since is not None:
-        clauses.append("time >= ?")
-        params.append(to_store_time(since))
-    if until is not None:
-        clauses.append("time < ?")
-        params.append(to_store_time(until))
-    return " AND ".join(clauses), params
+def public_where(con: duckdb.DuckDBPyConnection, campaign: str | None, since: datetime | None,
+           until: datetime | None) -> tuple[str, list[object]]:
+    """Conditions on ``readings r``: the campaign, the period, and no record a participant opted out of."""
+    selection = Selection(campaign=campaign, start=since, end=until, hide_opted_out=True)
+    clauses, params = conditions(selection, registry_present(con))
+    return " AND ".join(clauses) or "true", params
 
 
 def positions(
@@ -97,12 +95,12 @@ def positions(
     if not {"latitude", "longitude"} <= set(present):
         return pd.DataFrame({name: pd.Series(dtype="float64") for name in POSITIONS_COLUMNS})
     pm = [name for name in PM if name in present]
-    where, params = _where(campaign, since, until)
+    where, params = public_where(con, campaign, since, until)
     step = f"INTERVAL '{int(step_s * 1000)} milliseconds'"
     middle = f"time_bucket({step}, time) + {step} / 2"
     fixes = con.execute(
         f"""SELECT device, {middle} AS time, avg(latitude) AS latitude, avg(longitude) AS longitude
-            FROM {READINGS} WHERE {where} AND isfinite(latitude) AND isfinite(longitude)
+            FROM {READINGS} r WHERE {where} AND isfinite(latitude) AND isfinite(longitude)
             GROUP BY ALL ORDER BY device, time""",
         params,
     ).df()
@@ -112,7 +110,7 @@ def positions(
         present_pm = " OR ".join(f"isfinite({quote(name)})" for name in pm)
         records = con.execute(
             f"""SELECT device, sensor, {middle} AS time, {averages}
-                FROM {READINGS} WHERE {where} AND ({present_pm}) GROUP BY ALL ORDER BY device, time""",
+                FROM {READINGS} r WHERE {where} AND ({present_pm}) GROUP BY ALL ORDER BY device, time""",
             params,
         ).df()
         records["time"] = localize_utc(records["time"])
@@ -150,11 +148,11 @@ def period_means(
     columns = quantity_columns(con, quantities)
     if not columns:
         return pd.DataFrame(columns=["device", "quantity", "mean", "hours", "count"])
-    where, params = _where(campaign, since, until)
+    where, params = public_where(con, campaign, since, until)
     keep = ", ".join(quote(name) for name in columns)
     frame = con.execute(
         f"""WITH long AS (
-                SELECT * FROM (UNPIVOT (SELECT device, time, {keep} FROM {READINGS} WHERE {where})
+                SELECT * FROM (UNPIVOT (SELECT device, time, {keep} FROM {READINGS} r WHERE {where})
                                ON {keep} INTO NAME quantity VALUE value)
                 WHERE isfinite(value)),
             hourly AS (
@@ -170,8 +168,8 @@ def period_means(
 def last_day(con: duckdb.DuckDBPyConnection, campaign: str | None, before: datetime,
              tz: str = DEFAULT_TZ) -> date | None:
     """The local day of the newest record before ``before`` (aware), or None for an empty store."""
-    where, params = _where(campaign, None, before)
-    row = con.execute(f"SELECT max(time) FROM {READINGS} WHERE {where}", params).fetchone()
+    where, params = public_where(con, campaign, None, before)
+    row = con.execute(f"SELECT max(time) FROM {READINGS} r WHERE {where}", params).fetchone()
     if row is None or row[0] is None:
         return None
     return local_day(row[0].replace(tzinfo=UTC), tz)
@@ -190,11 +188,11 @@ class Counts:
 
 def campaign_counts(con: duckdb.DuckDBPyConnection, campaign: str | None) -> Counts:
     """Kits, records, minutes with data (summed over kits), first and last measurement time."""
-    where, params = _where(campaign, None, None)
+    where, params = public_where(con, campaign, None, None)
     row = con.execute(
         f"""SELECT count(DISTINCT device), count(*), count(DISTINCT (device, date_trunc('minute', time))),
                    min(time), max(time)
-            FROM {READINGS} WHERE {where}""",
+            FROM {READINGS} r WHERE {where}""",
         params,
     ).fetchone()
     assert row is not None  # an aggregate always returns one row
@@ -220,13 +218,13 @@ def recording(
         column per quantity present in the store (NaN where none).
     """
     columns = quantity_columns(con, (*quantities, "latitude", "longitude"))
-    where, params = _where(campaign, since, until)
+    where, params = public_where(con, campaign, since, until)
     if not columns:
         return pd.DataFrame(columns=["campaign", "device", "time"])
     means = ", ".join(f"avg({quote(name)}) FILTER (WHERE isfinite({quote(name)})) AS {name}" for name in columns)
     frame = con.execute(
         f"""SELECT campaign, device, time_bucket(INTERVAL '{int(step_s * 1000)} milliseconds', time) AS time, {means}
-            FROM {READINGS} WHERE {where} GROUP BY ALL ORDER BY time, device""",
+            FROM {READINGS} r WHERE {where} GROUP BY ALL ORDER BY time, device""",
         params,
     ).df()
     frame["time"] = localize_utc(frame["time"])

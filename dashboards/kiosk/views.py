@@ -1,8 +1,9 @@
 """The answers of the store-backed screen views: index means, WHO comparison, trips, campaign summary.
 
-Each function reads the store through :mod:`dashboards.kiosk.store`, applies
-home-zone masking (:class:`~dashboards.kiosk.zones.ZoneFilter`) before
-anything about positions is computed, and returns a public model.
+Each function reads the store through :mod:`dashboards.kiosk.store` (which
+leaves out opted-out records), applies home-zone masking
+(:class:`~dashboards.kiosk.privacy.Privacy`) before anything about positions
+is computed, and returns a public model.
 
 Sources
 -------
@@ -40,7 +41,7 @@ from dashboards.kiosk.models import (
     WhoKit,
     WhoResponse,
 )
-from dashboards.kiosk.zones import ZoneFilter
+from dashboards.kiosk.privacy import Privacy
 
 TRIP_STEP_S = 10.0  # [s] position buckets for trips: the step analysis.trips measures speed on
 TRIP_POINTS = 400  # points drawn per trip on a screen
@@ -82,12 +83,12 @@ def route(frame: pd.DataFrame, limit: int) -> Route:
     )
 
 
-def track(con: duckdb.DuckDBPyConnection, campaign: str | None, zones: ZoneFilter, now: datetime,
+def track(con: duckdb.DuckDBPyConnection, campaign: str | None, privacy: Privacy, now: datetime,
           minutes: int) -> TrackResponse:
     """The last ``minutes`` of every kit's positions with PM2.5, home zones removed."""
     since = now - timedelta(minutes=minutes)
     points = store.positions(con, campaign, since, now + timedelta(minutes=1), step_s=5.0)
-    kept = zones.points(points)
+    kept = privacy.points(points)
     kits = [KitTrack(device=str(device), route=route(group, 2000)) for device, group in kept.groupby("device")]
     return TrackResponse(server_time=now, since=since, masked=len(points) - len(kept), kits=kits)
 
@@ -156,7 +157,7 @@ def who(con: duckdb.DuckDBPyConnection, campaign: str | None, day: date, now: da
 
 
 def segments(con: duckdb.DuckDBPyConnection, campaign: str | None, since: datetime, until: datetime,
-             zones: ZoneFilter, *, min_stop_s: float = 300.0) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+             privacy: Privacy, *, min_stop_s: float = 300.0) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Positions (home zones removed), their segments, and how many positions were withheld.
 
     Returns
@@ -167,7 +168,7 @@ def segments(con: duckdb.DuckDBPyConnection, campaign: str | None, since: dateti
         with the time-weighted mean PM2.5 of each segment.
     """
     raw = store.positions(con, campaign, since, until, step_s=TRIP_STEP_S)
-    points = zones.points(raw)
+    points = privacy.points(raw)
     if points.empty:
         return points.assign(segment=pd.Series(dtype="int64"), kind=pd.Series(dtype="str")), pd.DataFrame(), len(raw)
     segmented = segment(points, radius_m=50.0, min_duration_s=min_stop_s, max_gap_s=300.0)
@@ -183,11 +184,11 @@ def moves(summary: pd.DataFrame, min_m: float = MIN_TRIP_M) -> pd.DataFrame:
     return summary[keep]
 
 
-def trips(con: duckdb.DuckDBPyConnection, campaign: str | None, day: date, zones: ZoneFilter, now: datetime,
+def trips(con: duckdb.DuckDBPyConnection, campaign: str | None, day: date, privacy: Privacy, now: datetime,
           tz: str = DEFAULT_TZ, limit: int = 12) -> TripsResponse:
     """The day's trips, newest first: mode, speed, distance and PM2.5 along each route."""
     start, end = store.day_bounds(day, tz)
-    points, summary, masked = segments(con, campaign, start, min(end, now + timedelta(seconds=1)), zones)
+    points, summary, masked = segments(con, campaign, start, min(end, now + timedelta(seconds=1)), privacy)
     found = moves(summary).sort_values("start", ascending=False).head(limit)
     items = [
         Trip(device=str(row["device"]), start=row["start"], end=row["end"], duration_s=float(row["duration_s"]),
@@ -198,7 +199,7 @@ def trips(con: duckdb.DuckDBPyConnection, campaign: str | None, day: date, zones
     return TripsResponse(server_time=now, day=day, masked=masked, trips=items)
 
 
-def summary(con: duckdb.DuckDBPyConnection, campaign: str | None, zones: ZoneFilter, now: datetime,
+def summary(con: duckdb.DuckDBPyConnection, campaign: str | None, privacy: Privacy, now: datetime,
             participants: int | None, walks: Callable[[pd.DataFrame], int]) -> SummaryResponse:
     """The campaign in numbers; distance and walks are recomputed at most every minute.
 
@@ -212,11 +213,11 @@ def summary(con: duckdb.DuckDBPyConnection, campaign: str | None, zones: ZoneFil
     def movement() -> tuple[float, int]:
         if first is None or last is None:
             return 0.0, 0
-        _, segs, _ = segments(con, campaign, first, last + timedelta(seconds=1), zones)
+        _, segs, _ = segments(con, campaign, first, last + timedelta(seconds=1), privacy)
         distance = float(moves(segs)["distance_m"].sum()) if len(segs) else 0.0
         return distance, walks(segs)
 
-    distance_m, walk_count = cached(("summary", campaign, last, zones.active), movement)
+    distance_m, walk_count = cached(("summary", campaign, last, privacy.key()), movement)
     days = 0 if first is None or last is None else (store.local_day(last) - store.local_day(first)).days + 1
     return SummaryResponse(
         server_time=now, campaign=campaign, kits=counts.kits, records=counts.records,

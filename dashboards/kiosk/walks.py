@@ -1,7 +1,7 @@
 """Visitors' walks: a kit lent at the desk, found again in the store, compared with the day's others.
 
 A **walk** is a move of :func:`analysis.trips.segment` (positions with home
-zones already removed) at least :data:`MIN_WALK_M` long and
+zones and opted-out records already removed) at least :data:`MIN_WALK_M` long and
 :data:`MIN_WALK_S` long; a kit resting :data:`REST_S` at the desk ends
 one.  Each walk gets a four-character **code** derived from its kit and
 start time (so it stays the same however often it is computed), made of
@@ -29,7 +29,7 @@ import pandas as pd
 from analysis.daily import DEFAULT_TZ
 from dashboards.kiosk import store, views
 from dashboards.kiosk.models import Walk, WalksResponse
-from dashboards.kiosk.zones import ZoneFilter
+from dashboards.kiosk.privacy import Privacy
 
 ALPHABET = "ACDEFHJKLMNPQRTUVWXY3479"
 REST_S = 480.0  # [s] a kit still this long ends a walk (back at the desk; a 5-min stop in a library does not)
@@ -73,17 +73,17 @@ def count_walks(summary: pd.DataFrame) -> int:
     return len(find_walks(summary))
 
 
-def day_walks(con: duckdb.DuckDBPyConnection, campaign: str | None, day: date, zones: ZoneFilter, now: datetime,
+def day_walks(con: duckdb.DuckDBPyConnection, campaign: str | None, day: date, privacy: Privacy, now: datetime,
               tz: str = DEFAULT_TZ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Segmented positions of the day and its walks, kept 20 s so a visitor's clicks stay fast."""
     start, end = store.day_bounds(day, tz)
     until = min(end, now + timedelta(seconds=1))
 
     def compute() -> tuple[pd.DataFrame, pd.DataFrame]:
-        points, summary, _ = views.segments(con, campaign, start, until, zones, min_stop_s=REST_S)
+        points, summary, _ = views.segments(con, campaign, start, until, privacy, min_stop_s=REST_S)
         return points, find_walks(summary)
 
-    return views.cached(("walks", campaign, day, until.replace(second=0, microsecond=0), zones.active), compute, 20.0)
+    return views.cached(("walks", campaign, day, until.replace(second=0, microsecond=0), privacy.key()), compute, 20.0)
 
 
 def as_walk(row: pd.Series) -> Walk:

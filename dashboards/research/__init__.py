@@ -13,6 +13,8 @@ Modules
 -------
 context
     Pooled store cursors, the caller (token or public), rate limits, short-lived caches, error mapping.
+pagecache
+    The exact page cache (data versions bumped by every writer) and ETags.
 auth
     API tokens (create, check, revoke) and roles.
 ratelimit
@@ -34,13 +36,15 @@ from collections.abc import Callable
 import duckdb
 from fastapi import APIRouter
 
+from dashboards.research.pagecache import DataVersions
 from dashboards.research.settings import ResearchSettings
 
-__all__ = ["ResearchSettings", "research_router"]
+__all__ = ["DataVersions", "ResearchSettings", "research_router"]
 
 
 def research_router(con_factory: Callable[[], duckdb.DuckDBPyConnection], settings: ResearchSettings,
-                    *, clock: Callable[[], float] | None = None) -> APIRouter:
+                    *, clock: Callable[[], float] | None = None,
+                    versions: DataVersions | None = None) -> APIRouter:
     """Build the researcher API, the SensorThings view and the docs page as one router.
 
     Parameters
@@ -53,6 +57,13 @@ def research_router(con_factory: Callable[[], duckdb.DuckDBPyConnection], settin
     settings : ResearchSettings
     clock : callable returning float, optional
         Monotonic seconds for the rate limits; injected by tests.
+    versions : DataVersions, optional
+        The store's change feed: with it, answered pages are cached
+        (``settings.page_cache_mb``) and invalidated exactly.  Every writer
+        of the store must bump it after each commit: ingest through
+        ``worker.listeners.insert(0, versions.listener)``, any other writer
+        (an import, a registry change made outside this router) with
+        ``versions.bump_all()``.  Without it nothing is cached.
 
     Returns
     -------
@@ -65,10 +76,10 @@ def research_router(con_factory: Callable[[], duckdb.DuckDBPyConnection], settin
     from dashboards.research.routes_registry import add_registry_routes
     from dashboards.research.sta import add_sta_routes
 
-    ctx = Context(con_factory, settings, clock)
+    ctx = Context(con_factory, settings, clock, versions)
     api = APIRouter(prefix="/research/v1", tags=["research"])
+    add_data_routes(api, ctx)  # first: routes are matched in order, and these are the most asked for
     add_registry_routes(api, ctx)
-    add_data_routes(api, ctx)
     router = APIRouter()
     router.include_router(api)
     add_sta_routes(router, ctx)

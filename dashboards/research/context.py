@@ -14,12 +14,22 @@ quantity columns) and each campaign's settings are cached for
 :data:`CACHE_S`; any write request through the router (not ``GET``) drops
 the campaign cache at once.
 
+Read routes may answer from a :class:`~dashboards.research.pagecache.PageCache`
+(:meth:`Context.answer`): exact, because every entry is keyed by the
+:class:`~dashboards.research.pagecache.DataVersions` snapshot taken before
+the store was read, and every writer bumps those counters after its commit
+(write requests through the router bump them here).  Without a change feed
+(``versions=None``) nothing is cached; answers still carry a strong ETag
+and ``If-None-Match`` still gets 304.
+
 Sources
 -------
 - FastAPI, dependencies with yield and ``async def``:
   https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/
 - DuckDB Python, one cursor per thread (``DuckDBPyConnection.cursor``):
   https://duckdb.org/docs/stable/guides/python/multiple_threads
+- FastAPI, return a Response directly: https://fastapi.tiangolo.com/advanced/response-directly/
+- RFC 9110 §13.1.2 (If-None-Match), §15.4.5 (304): https://www.rfc-editor.org/rfc/rfc9110
 """
 
 from __future__ import annotations
@@ -27,16 +37,17 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 import duckdb
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from analysis.export.selection import SelectionError, StoreShape, store_shape
 from dashboards.research.auth import Caller, find_token
+from dashboards.research.pagecache import DataVersions, PageCache, etag_of, matches
 from dashboards.research.ratelimit import TokenBuckets
 from dashboards.research.settings import ResearchSettings
 from ingest.registry import (
@@ -52,15 +63,19 @@ CACHE_S = 5.0  # [s] how long a checked token, the store's shape or a campaign's
 TOKEN_CACHE_S = CACHE_S
 POOL_MAX = 64  # idle cursors kept for reuse (more than the server's worker threads)
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+CACHE_CONTROL = "private, no-cache"  # a client may keep a page, but asks again (If-None-Match) before using it
 
 
 class Context:
     """The state shared by the routes of one researcher router."""
 
     def __init__(self, con_factory: ConFactory, settings: ResearchSettings,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, versions: DataVersions | None = None) -> None:
         self.con_factory = con_factory
         self.settings = settings
+        self.versions = versions if versions is not None else DataVersions()
+        budget = settings.page_cache_mb * 2**20
+        self.pages = PageCache(budget) if versions is not None and budget else None
         self.pepper = settings.token_pepper.get_secret_value()
         kwargs = {"clock": clock} if clock else {}
         self.by_token = TokenBuckets(settings.token_rate, settings.token_burst, **kwargs)
@@ -127,6 +142,7 @@ class Context:
                 with self._known_lock:
                     self._generation += 1
                     self._campaigns.clear()
+                self.versions.bump_all()
 
     def shape(self, con: duckdb.DuckDBPyConnection) -> StoreShape:
         """The store's shape (:func:`analysis.export.selection.store_shape`), cached for :data:`CACHE_S`."""
@@ -146,12 +162,12 @@ class Context:
         ingest.registry.NotFound
             For an unknown campaign (never cached: a new campaign is seen at once).
         """
-        now = time.monotonic()
         with self._known_lock:
-            hit = self._campaigns.get(campaign)
-            generation = self._generation
-        if hit is not None and now - hit[0] < CACHE_S and hit[1] == generation:
-            return hit[2]
+            generation = self._generation  # before the read: a write meanwhile keeps it out of the cache
+        known = self.known_campaign(campaign)
+        if known is not None:
+            return known
+        now = time.monotonic()
         info = get_campaign(con, campaign)
         with self._known_lock:
             if self._generation == generation:
@@ -159,6 +175,54 @@ class Context:
                     self._campaigns.clear()
                 self._campaigns[campaign] = (now, generation, info)
         return info
+
+    def known_campaign(self, campaign: str) -> CampaignInfo | None:
+        """The campaign's cached settings, without the store; None when :meth:`campaign` must read them."""
+        with self._known_lock:
+            hit = self._campaigns.get(campaign)
+            generation = self._generation
+        if hit is not None and time.monotonic() - hit[0] < CACHE_S and hit[1] == generation:
+            return hit[2]
+        return None
+
+    async def public_view(self, caller: Caller, campaign: str) -> bool:
+        """:func:`view_of` the campaign, reading its settings in a worker thread only when not cached."""
+        info = self.known_campaign(campaign)
+        if info is None:
+            info = await run_in_threadpool(self._read_campaign, campaign)
+        with self._mapped():
+            return view_of(info, caller, campaign)
+
+    def _read_campaign(self, campaign: str) -> CampaignInfo:
+        with self.cursor() as con:
+            return self.campaign(con, campaign)
+
+    async def answer(self, key: Hashable, devices: Sequence[str], if_none_match: str | None,
+                     compute: Callable[[], bytes]) -> Response:
+        """A JSON answer: from the page cache, else ``compute()`` in a worker thread; 304 when the ETag matches.
+
+        ``key`` is the normalised query (with the caller's view); ``devices``
+        the devices it reads (none: all), whose versions join the key.
+        """
+        def tagged() -> tuple[bytes, str]:  # hashed in the worker thread too: hashlib lets the GIL go
+            body = compute()
+            return body, etag_of(body)
+
+        pages = self.pages
+        if pages is None:
+            body, etag = await run_in_threadpool(tagged)
+        else:
+            full = (key, self.versions.snapshot(devices))  # before the store is read: see pagecache
+            hit = pages.get(full)
+            if hit is None:
+                body, etag = await run_in_threadpool(tagged)
+                pages.put(full, body, etag)
+            else:
+                body, etag = hit
+        headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+        if matches(if_none_match, etag):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
 
     def address(self, request: Request) -> str:
         if self.settings.trust_forwarded:
@@ -219,6 +283,17 @@ class Context:
         if wait > 0:
             raise HTTPException(429, f"too many requests; retry in {math.ceil(wait)} s",
                                 headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
+def view_of(info: CampaignInfo, caller: Caller, campaign: str) -> bool:
+    """False for the researcher view, True for the public view; 401/403/404 when neither is allowed."""
+    if caller.reads(campaign):
+        return False
+    if not info.public:
+        if caller.public:
+            raise forbid(caller, f"read campaign {campaign}")
+        raise NotFound(f"no campaign {campaign!r} for this token")
+    return True
 
 
 def forbid(caller: Caller, what: str) -> HTTPException:

@@ -9,18 +9,32 @@ few participants suppressed (``analysis.privacy``).
 Pagination of ``/readings`` is by keyset on ``(time, device, boot, seq)``:
 ``next_cursor`` is an opaque string to pass back as ``cursor``; pages stay
 consistent while new records arrive.
+
+``/readings`` and ``/flags`` are ``async`` and return their JSON bytes
+directly (orjson), the declared ``response_model`` documenting them: a
+cached page costs no worker thread, no model and no serialiser (see
+:meth:`dashboards.research.context.Context.answer`).  A page's rows are not
+validated again on the way out: the store holds only records that passed
+the contract (:mod:`qsec.contract`), and non-finite values are left out.
+
+Sources
+-------
+- FastAPI, return a Response directly: https://fastapi.tiangolo.com/advanced/response-directly/
+- orjson, ``OPT_UTC_Z``: https://github.com/ijl/orjson#opt_utc_z
 """
 
 import base64
 import binascii
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import duckdb
 import numpy as np
+import orjson
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -31,7 +45,7 @@ from analysis.export.writers import FORMATS
 from dashboards.research import models as m
 from dashboards.research.analyses import grid_model, index_rows, trip_rows
 from dashboards.research.auth import Caller
-from dashboards.research.context import Context, forbid
+from dashboards.research.context import Context, forbid, view_of
 from dashboards.research.routes_registry import ZIP, bundle_response
 from ingest import registry as reg
 from qsec import quantities as qty
@@ -40,6 +54,9 @@ from qsec import quantities as qty
 NO_PARTICIPANT = tuple(c for c in (*KEY_COLUMNS, *POSITION_COLUMNS, *qty.QUANTITIES) if c != "participant")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Window = Annotated[str, Query(pattern=r"^[1-9][0-9]{0,3}(s|min|h|D)$", description="e.g. 1min, 15min, 1h, 1D")]
+IfNoneMatch = Annotated[str | None, Header(max_length=2000, description="ETags of pages you hold: 304 if unchanged")]
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not Modified: the page is still the one whose ETag was sent in If-None-Match"}}
 
 
 class Filters(BaseModel):
@@ -58,19 +75,26 @@ class Filters(BaseModel):
 
 
 def public_view(ctx: Context, con: duckdb.DuckDBPyConnection, caller: Caller, campaign: str) -> bool:
-    """False for the researcher view, True for the public view; 401/403/404 when neither is allowed."""
-    info = ctx.campaign(con, campaign)
-    if caller.reads(campaign):
-        return False
-    if not info.public:
-        if caller.public:
-            raise forbid(caller, f"read campaign {campaign}")
-        raise reg.NotFound(f"no campaign {campaign!r} for this token")
-    return True
+    """:func:`~dashboards.research.context.view_of` the campaign, read through ``con`` when not cached."""
+    return view_of(ctx.campaign(con, campaign), caller, campaign)
+
+
+def query_key(f: Filters) -> tuple[object, ...]:
+    """The filters in a canonical form: two requests with the same key select the same records.
+
+    Devices and quantities are sets (``IN``); times are instants (aware
+    datetimes compare and hash in UTC); the bbox is numbers.
+    """
+    return (f.campaign, tuple(sorted(set(f.device))), tuple(sorted(set(f.quantity))), f.start, f.end, bbox_of(f),
+            f.flags_none, f.flags_all, f.positions)
+
+
+def bbox_of(f: Filters) -> tuple[float, ...] | None:
+    return tuple(float(v) for v in f.bbox.split(",")) if f.bbox else None
 
 
 def selection_of(f: Filters, public: bool, **extra: Any) -> Selection:
-    bbox = tuple(float(v) for v in f.bbox.split(",")) if f.bbox else None
+    bbox = bbox_of(f)
     options: dict[str, Any] = {
         "campaign": f.campaign, "devices": tuple(f.device), "quantities": tuple(f.quantity), "start": f.start,
         "end": f.end, "bbox": bbox, "flags_none": f.flags_none, "flags_all": f.flags_all,
@@ -111,19 +135,23 @@ def page_rows(con: duckdb.DuckDBPyConnection, p: Plan) -> list[dict[str, Any]]:
     return rows
 
 
-def reading_page(rows: list[dict[str, Any]], quantities: tuple[str, ...], positions: bool,
-                 next_cursor: str | None) -> m.ReadingsPage:
-    """A page of records, validated once as a whole (a model per row would cost twice as much)."""
+def page_json(rows: list[dict[str, Any]], quantities: tuple[str, ...], positions: bool,
+              next_cursor: str | None) -> bytes:
+    """A page of records as :class:`~dashboards.research.models.ReadingsPage` JSON, without a model.
+
+    Times come out as pydantic writes an aware UTC datetime (``…Z``); NaN
+    and infinite values are left out of ``values``.
+    """
     value_names = [q for q in quantities if not (positions and q in ("latitude", "longitude"))]
     readings = [{"campaign": r["campaign"], "device": r["device"], "participant": r.get("participant"),
                  "boot": r["boot"], "seq": r["seq"], "time": r["time"], "sensor": r["sensor"], "flags": r["flags"],
                  "latitude": r.get("latitude"), "longitude": r.get("longitude"),
                  "position_age_s": r.get("position_age_s"),
-                 "values": {q: r[q] for q in value_names if r.get(q) is not None and np.isfinite(r[q])}}
+                 "values": {q: v for q in value_names if (v := r.get(q)) is not None and math.isfinite(v)}}
                 for r in rows]
     units = {q: qty.get(q).unit for q in quantities}
-    return m.ReadingsPage.model_validate({"count": len(readings), "next_cursor": next_cursor, "units": units,
-                                          "readings": readings})
+    return orjson.dumps({"count": len(readings), "next_cursor": next_cursor, "units": units, "readings": readings},
+                        option=orjson.OPT_UTC_Z)
 
 
 def frame_of(ctx: Context, con: duckdb.DuckDBPyConnection, selection: Selection,
@@ -155,21 +183,32 @@ def add_data_routes(router: APIRouter, ctx: Context) -> None:
     Con = Annotated[duckdb.DuckDBPyConnection, Depends(ctx.con)]
     Who = Annotated[Caller, Depends(ctx.caller)]
 
-    @router.get("/flags", response_model=m.FlagLegend, summary="What each bit of a record's flags means")
-    def flags(caller: Who) -> m.FlagLegend:
-        return m.FlagLegend(flags=[m.FlagInfo(**f) for f in flag_legend()])
+    legend = m.FlagLegend(flags=[m.FlagInfo(**f) for f in flag_legend()]).model_dump_json().encode()
 
-    @router.get("/readings", response_model=m.ReadingsPage, summary="Records, a page at a time")
-    def readings(f: Annotated[Filters, Query()], con: Con, caller: Who,
-                 limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-                 cursor: Annotated[str | None, Query(max_length=400)] = None) -> m.ReadingsPage:
+    @router.get("/flags", response_model=m.FlagLegend, summary="What each bit of a record's flags means")
+    async def flags(caller: Who) -> Response:
+        return Response(legend, media_type="application/json")
+
+    @router.get("/readings", response_model=m.ReadingsPage, responses=NOT_MODIFIED,
+                summary="Records, a page at a time (ETag: send If-None-Match to get 304 for an unchanged page)")
+    async def readings(f: Annotated[Filters, Query()], caller: Who,
+                       limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+                       cursor: Annotated[str | None, Query(max_length=400)] = None,
+                       if_none_match: IfNoneMatch = None) -> Response:
         limit = min(limit, ctx.settings.page_max)
-        selection = selection_of(f, public_view(ctx, con, caller, f.campaign))
-        p = plan(con, selection, after=decode_cursor(cursor) if cursor else None, limit=limit + 1,
-                 shape=ctx.shape(con))
-        rows = page_rows(con, p)
-        nxt = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-        return reading_page(rows[:limit], p.quantities, selection.checked().positions, nxt)
+        after = decode_cursor(cursor) if cursor else None
+        public = await ctx.public_view(caller, f.campaign)
+
+        def compute() -> bytes:
+            selection = selection_of(f, public)
+            with ctx.cursor() as con:
+                p = plan(con, selection, after=after, limit=limit + 1, shape=ctx.shape(con))
+                rows = page_rows(con, p)
+            nxt = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+            return page_json(rows[:limit], p.quantities, selection.checked().positions, nxt)
+
+        key = ("readings", query_key(f), public, limit, after)
+        return await ctx.answer(key, key[1][1], if_none_match, compute)
 
     @router.get("/readings/aggregate", response_model=m.AggregatePage,
                 summary="Fixed windows: statistics, count, expected count and coverage")

@@ -43,6 +43,9 @@ class ResearchSettings(BaseModel):
         Most records an aggregate, trips, grid or index request may read.
     trust_forwarded : bool
         Take the client address from ``X-Forwarded-For`` (behind a reverse proxy only).
+    page_cache_mb : int [MiB]
+        Memory for answered pages (:mod:`dashboards.research.pagecache`), used
+        only when the router is given the store's change feed; 0: none.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -57,6 +60,7 @@ class ResearchSettings(BaseModel):
     page_max: Annotated[int, Field(ge=1, le=10_000)] = 1000
     max_rows: Annotated[int, Field(ge=1000, le=100_000_000)] = 3_000_000
     trust_forwarded: bool = False
+    page_cache_mb: Annotated[int, Field(ge=0, le=4096)] = 64
 
     @field_validator("token_pepper")
     @classmethod

@@ -17,8 +17,18 @@ Query options: ``$top`` (default 100, at most 1000), ``$skip``, ``$count``
 (default false, as 1.1 §9.3.3.4 says); a page that is not the last has
 ``@iot.nextLink``.  Observations are the public view of
 :mod:`analysis.export.selection` (opted-out ranges left out), ordered by
-time.  Other options (``$filter``, ``$expand``, ``$select``, ``$orderby``)
-are answered with 400.
+``(time, device, boot, seq, quantity)``.  Other options (``$filter``,
+``$expand``, ``$select``, ``$orderby``) are answered with 400.
+
+Paging Observations: ``$skip`` works as the standard says (§9.3.3.5: that
+many are left out, so a deep ``$skip`` costs what it skips), but the
+``@iot.nextLink`` of an Observations page carries ``$skiptoken``, the
+server-driven paging token of OData 4.01 (Part 2, §11.2.6.7 and §11.2.5.7):
+an opaque key of the last observation sent.  The next page starts right
+after that key, reading from the store only the records it needs (a keyset
+cursor), so the thousandth page costs what the first does, and no
+observation is sent twice while records are stored (a late upload measured
+before the page's key shows on a new walk from the first page).
 
 Sources
 -------
@@ -26,19 +36,26 @@ Sources
   §9.2 (service root, resource paths), §9.3.3 (``$top``, ``$skip``,
   ``$count``, server-driven paging and ``@iot.nextLink``):
   https://docs.ogc.org/is/18-088/18-088.html
+- OData Version 4.01 Part 2 (URL conventions), §5.1.3 ``$skiptoken``;
+  Part 1 (protocol), §11.2.6.7 server-driven paging:
+  https://docs.oasis-open.org/odata/odata/v4.01/odata-v4.01-part2-url-conventions.html
 - NERC Vocabulary Server, CF standard names (ObservedProperty definitions):
   http://vocab.nerc.ac.uk/standard_name/
 """
 
+import base64
+import binascii
+import json
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import duckdb
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from analysis.export.selection import PRIVATE_QUANTITIES, Selection, plan
+from analysis.export.selection import PRIVATE_QUANTITIES, Selection, count_rows, plan
 from dashboards.research import sta_models as s
 from dashboards.research.auth import Caller
 from dashboards.research.context import Context
@@ -53,6 +70,31 @@ CONFORMANCE = ["http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel",
                "http://www.opengis.net/spec/iot_sensing/1.1/req/request-data"]
 SETS = ("Things", "Locations", "Sensors", "ObservedProperties", "Datastreams", "Observations")
 _CACHE_S = 10.0
+_EPOCH = datetime(1970, 1, 1)
+Key = tuple[int, str, str, int, str]  # (time [µs since the Unix epoch, UTC], device, boot, seq, quantity)
+
+
+def encode_token(key: Key) -> str:
+    """The ``$skiptoken`` of an observation's sort key (URL-safe base64 of JSON, no padding)."""
+    return base64.urlsafe_b64encode(json.dumps(list(key), separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> Key:
+    """The sort key in a ``$skiptoken``.
+
+    Raises
+    ------
+    HTTPException
+        400 if the token is not one this server wrote.
+    """
+    try:
+        t, device, boot, seq, quantity = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not (isinstance(t, int) and isinstance(seq, int) and all(isinstance(v, str)
+                                                                    for v in (device, boot, quantity))):
+            raise ValueError(token)
+    except (ValueError, TypeError, binascii.Error) as error:
+        raise HTTPException(400, "$skiptoken is not valid: follow the @iot.nextLink as given") from error
+    return t, device, boot, seq, quantity
 
 
 @dataclass(frozen=True)
@@ -116,25 +158,32 @@ def add_sta_routes(router: APIRouter, ctx: Context) -> None:
         def __init__(self, request: Request,
                      top: Annotated[int, Query(alias="$top", ge=0, le=TOP_MAX)] = TOP,
                      skip: Annotated[int, Query(alias="$skip", ge=0, le=10**9)] = 0,
-                     count: Annotated[bool, Query(alias="$count")] = False) -> None:
+                     count: Annotated[bool, Query(alias="$count")] = False,
+                     token: Annotated[str | None, Query(alias="$skiptoken", max_length=400,
+                                                        pattern=r"^[A-Za-z0-9_-]+$")] = None) -> None:
             unsupported = sorted(k for k in request.query_params if k.startswith("$")
-                                 and k not in ("$top", "$skip", "$count"))
+                                 and k not in ("$top", "$skip", "$count", "$skiptoken"))
             if unsupported:
                 raise HTTPException(400, f"{', '.join(unsupported)} not supported by this read-only view; "
                                          "use $top, $skip and $count")
             self.top, self.skip, self.count = top, skip, count
+            self.after = None if token is None else decode_token(token)
             self.root = str(request.base_url).rstrip("/") + PREFIX
             self.path = request.url.path
 
-        def page(self, model: type[Any], items: list[Any], total: int | None = None, more: bool | None = None
-                 ) -> Any:
+        def page(self, model: type[Any], items: list[Any], total: int | None = None, more: bool | None = None,
+                 last: Key | None = None) -> Any:
+            """One page; ``last`` (the key of its last item) makes the next link a keyset ``$skiptoken``."""
             if more is None:
+                if self.after is not None:
+                    raise HTTPException(400, "$skiptoken pages Observations only; use $skip here")
                 more = self.skip + self.top < len(items)
                 total = len(items)
                 items = items[self.skip:self.skip + self.top]
             nxt = None
             if more:
-                nxt = f"{self.root}{self.path[len(PREFIX):]}?$top={self.top}&$skip={self.skip + self.top}"
+                nxt = f"{self.root}{self.path[len(PREFIX):]}?$top={self.top}"
+                nxt += f"&$skiptoken={encode_token(last)}" if last is not None else f"&$skip={self.skip + self.top}"
                 nxt += "&$count=true" if self.count else ""
             return model(value=items, count=total if self.count else None, next_link=nxt)
 
@@ -285,16 +334,23 @@ def add_sta_routes(router: APIRouter, ctx: Context) -> None:
     def stream_property(key: str, p: Page, con: Con, caller: Who) -> Any:
         return prop(p.root, the_stream(con, key)["quantity"])
 
-    def observations_page(con: duckdb.DuckDBPyConnection, p: Paging, streams: list[dict[str, Any]],
-                          record: tuple[str, int] | None = None) -> Any:
-        if not streams:
-            return p.page(s.ObservationCollection, [])
-        parts, params = [], []
+    def observations_sql(con: duckdb.DuckDBPyConnection, streams: list[dict[str, Any]], *, limit: int | None = None,
+                         after: Key | None = None, record: tuple[str, int] | None = None
+                         ) -> tuple[str, list[Any], list[Any]]:
+        """The observations of ``streams`` (one row per value), their parameters, and each campaign's plan.
+
+        With ``after``, only records from the one of that key on; with
+        ``limit``, at most that many records of each campaign (the plan cuts
+        them from ``readings`` first, so the cost follows the page).
+        """
+        parts, params, plans = [], [], []
+        start = None if after is None else (_EPOCH + timedelta(microseconds=after[0]), after[1], after[2], after[3] - 1)
         for campaign in sorted({d["campaign"] for d in streams}):
             mine = [d for d in streams if d["campaign"] == campaign]
             names = tuple(dict.fromkeys(d["quantity"] for d in mine))
-            q = plan(con, Selection(campaign=campaign, quantities=names, public=True,
-                                    devices=tuple(sorted({d["device"] for d in mine}))), shape=ctx.shape(con))
+            q = plan(con, Selection(campaign=campaign, quantities=names, public=True,  # start: zone maps skip
+                                    devices=tuple(sorted({d["device"] for d in mine})), start=start and start[0]),
+                     after=start, limit=limit, shape=ctx.shape(con))
             pairs = " OR ".join("(device = ? AND sensor = ? AND quantity = ?)" for _ in mine)
             columns = ", ".join(f'"{n}"' for n in names)
             parts.append(f"SELECT * FROM (UNPIVOT ({q.sql}) ON {columns} "
@@ -302,23 +358,46 @@ def add_sta_routes(router: APIRouter, ctx: Context) -> None:
                                                                                else ""))
             params += list(q.params) + [v for d in mine for v in (d["device"], d["sensor"], d["quantity"])]
             params += list(record or ())
-        sql = " UNION ALL ".join(f"({part})" for part in parts)
+            plans.append(q)
+        return " UNION ALL ".join(f"({part})" for part in parts), params, plans
+
+    def observations_page(con: duckdb.DuckDBPyConnection, p: Paging, streams: list[dict[str, Any]],
+                          record: tuple[str, int] | None = None) -> Any:
+        if not streams:
+            return p.page(s.ObservationCollection, [])
         total = None
         if p.count:
+            sql, params, _ = observations_sql(con, streams, record=record)
             total = int(con.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()[0][0])
-        rows = con.sql(f"SELECT device, boot, seq, quantity, time, result FROM ({sql}) "
-                       f"ORDER BY time, device, boot, seq, quantity LIMIT ? OFFSET ?",
-                       params=params + [p.top + 1, p.skip]).to_arrow_table().to_pylist()
+        after = [] if p.after is None else [p.after]
+        # Enough records for the page when each gives at least one observation; more (×4) in the rare case
+        # that records give none (a sensor new since the catalogue was read), until no campaign is cut short.
+        records = None if record else p.skip + p.top + 1 + (p.after is not None)  # the cursor's record may be spent
+        while True:
+            sql, params, plans = observations_sql(con, streams, limit=records, after=p.after, record=record)
+            rows = con.sql("SELECT device, sensor, boot, seq, quantity, time, result, epoch_us(time) AS us "
+                           f"FROM ({sql}) "
+                           + ("WHERE (epoch_us(time), device, boot, seq, quantity) > (?, ?, ?, ?, ?) " if after else "")
+                           + "ORDER BY time, device, boot, seq, quantity LIMIT ? OFFSET ?",
+                           params=params + [v for key in after for v in key] + [p.top + 1, p.skip]
+                           ).to_arrow_table().to_pylist()
+            if records is None or len(rows) > p.top or all(count_rows(con, q) < records for q in plans):
+                break
+            records *= 4
         items = []
         for row in rows[:p.top]:
-            device, boot, seq, quantity, when, result = row.values()
+            device, model, boot, seq, quantity, when, result = (row[k] for k in ("device", "sensor", "boot", "seq",
+                                                                                  "quantity", "time", "result"))
             ident = f"{device}:{boot}:{seq}:{quantity}"
             link = f"{p.root}/Observations('{ident}')"
-            model = next(d["sensor"] for d in streams if d["device"] == device and d["quantity"] == quantity)
             items.append(s.Observation(iot_id=ident, self_link=link, phenomenonTime=_iso(when),
                                        resultTime=_iso(when), result=result,
                                        datastream_link=f"{p.root}/Datastreams('{device}:{model}:{quantity}')"))
-        return p.page(s.ObservationCollection, items, total, more=len(rows) > p.top)
+        more = len(rows) > p.top > 0
+        last = rows[p.top - 1] if more else None
+        key = None if last is None else (int(last["us"]), last["device"], last["boot"], int(last["seq"]),
+                                         last["quantity"])
+        return p.page(s.ObservationCollection, items, total, more=more, last=key)
 
     @router.get(PREFIX + "/Datastreams({key})/Observations", response_model=s.ObservationCollection, tags=tags, response_model_exclude_none=True)
     def stream_observations(key: str, p: Page, con: Con, caller: Who) -> Any:

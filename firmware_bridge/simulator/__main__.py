@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
+from firmware_bridge.shutdown import wait_for_stop
 from firmware_bridge.simulator.kit import start_kits
 
 
@@ -27,12 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{kit.name}: {kit.route.town} ({kit.route.name})")
         for sensor, path in kit.paths.items():
             print(f"  {sensor:8s} {path}")
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
-        done.wait()
-    except KeyboardInterrupt:
-        pass
+        wait_for_stop()
     finally:
         for kit in kits:
             kit.stop()

@@ -12,12 +12,16 @@ builds up.
 
 Distances use the equirectangular approximation (a local flat Earth), good
 to 0.1 % over a town.
+
+The routes themselves are data, in ``routes.json`` beside this module.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from importlib import resources
 
 EARTH_RADIUS = 6_371_000.0  # [m] mean radius
 METRES_PER_DEGREE = EARTH_RADIUS * math.pi / 180.0  # [m/°] along a meridian
@@ -190,86 +194,33 @@ class RouteWalker:
         return Position(latitude, longitude, leg, stopped, self.visits)
 
 
-W = Waypoint
+SPEEDS = {"walking": WALKING, "cycling": CYCLING}
+ROUTES_FILE = "routes.json"
 
-VERSAILLES_CHATEAU = Route(
-    name="versailles-chateau",
-    town="Versailles",
-    speed=WALKING,
-    altitude=132.0,
-    waypoints=(
-        W("Place d'Armes", 48.80360, 2.12500, traffic=True),
-        W("Avenue de Paris, Hôtel de Ville", 48.80170, 2.13250, traffic=True),
-        W("Avenue de Paris, rue Carnot", 48.80010, 2.13800),
-        W("Avenue de Saint-Cloud", 48.80560, 2.13520),
-        W("Marché Notre-Dame, café", 48.80600, 2.13130, traffic=True, stop_s=240.0, indoor=True),
-        W("Rue de la Paroisse, Notre-Dame", 48.80680, 2.12820, traffic=True),
-        W("Rue de la Paroisse, rue des Réservoirs", 48.80600, 2.12300),
-        W("Cour d'honneur", 48.80480, 2.12040, park=True),
-        W("Parterre d'eau", 48.80530, 2.11850, park=True),
-        W("Bassin de Latone", 48.80590, 2.11590, park=True),
-        W("Bassin d'Apollon", 48.80790, 2.10760, park=True),
-        W("Bosquet de la Colonnade", 48.80410, 2.11230, park=True),
-        W("Orangerie", 48.80220, 2.11850),
-        W("Bibliothèque municipale", 48.80220, 2.12350, stop_s=300.0, indoor=True),
-    ),
-)
 
-VERSAILLES_VELO = Route(
-    name="versailles-velo",
-    town="Versailles",
-    speed=CYCLING,
-    altitude=135.0,
-    waypoints=(
-        W("Gare de Versailles-Chantiers", 48.79560, 2.13480, traffic=True),
-        W("Rue des Chantiers", 48.79860, 2.13920, traffic=True),
-        W("Avenue de Paris, Préfecture", 48.80040, 2.13700, traffic=True),
-        W("Place d'Armes", 48.80360, 2.12500, traffic=True),
-        W("Avenue de Saint-Cloud, Grande Écurie", 48.80600, 2.13000, traffic=True),
-        W("Boulevard de la Reine", 48.80920, 2.12880),
-        W("Rue de la Paroisse", 48.80680, 2.12820, traffic=True),
-        W("Rue de Satory", 48.80080, 2.12560),
-        W("Parc Balbi", 48.79820, 2.12700, park=True),
-        W("Cathédrale Saint-Louis, café", 48.79880, 2.12500, stop_s=180.0, indoor=True),
-        W("Potager du Roi", 48.79960, 2.12620),
-    ),
-)
+def load_routes(text: str) -> dict[str, Route]:
+    """Routes by name, from the JSON of :data:`ROUTES_FILE` (in file order).
 
-SAINT_GERMAIN = Route(
-    name="saint-germain-terrasse",
-    town="Saint-Germain-en-Laye",
-    speed=WALKING,
-    altitude=78.0,
-    waypoints=(
-        W("Château, place Charles-de-Gaulle", 48.89830, 2.09560),
-        W("Rue de Pologne", 48.89720, 2.09250),
-        W("Médiathèque", 48.89600, 2.09150, stop_s=300.0, indoor=True),
-        W("Rue au Pain", 48.89700, 2.09420, traffic=True),
-        W("Rue de Paris", 48.89580, 2.09850, traffic=True),
-        W("Pavillon Henri IV", 48.89620, 2.10000, park=True),
-        W("Grande Terrasse, sud", 48.90100, 2.10080, park=True),
-        W("Grande Terrasse, nord", 48.90600, 2.10120, park=True),
-        W("Parc, allée de la Pelouse", 48.90350, 2.09650, park=True),
-        W("Parterres du château", 48.89980, 2.09500),
-    ),
-)
+    Each route is ``{"name", "town", "speed": "walking" | "cycling", "altitude" [m],
+    "waypoints": [[name, latitude [°], longitude [°], {traffic, park, stop_s [s], indoor}?], …]}``.
 
-RAMBOUILLET = Route(
-    name="rambouillet-parc",
-    town="Rambouillet",
-    speed=CYCLING,
-    altitude=160.0,
-    waypoints=(
-        W("Gare de Rambouillet", 48.64400, 1.83100, traffic=True),
-        W("Rue du Général-de-Gaulle", 48.64500, 1.82700, traffic=True),
-        W("Place de la Libération", 48.64620, 1.82050),
-        W("Château", 48.64570, 1.81750, park=True),
-        W("Jardin d'eau", 48.64300, 1.81500, park=True),
-        W("Laiterie de la Reine", 48.63950, 1.81050, park=True),
-        W("Bergerie nationale", 48.63650, 1.81650, park=True),
-        W("Jardin anglais", 48.64100, 1.82000),
-        W("Rue Chasles, café", 48.64380, 1.82700, stop_s=180.0, indoor=True),
-    ),
-)
+    Raises
+    ------
+    ValueError : malformed JSON, an unknown speed name, a route of fewer than two waypoints
+    """
+    routes: dict[str, Route] = {}
+    for doc in json.loads(text)["routes"]:
+        if doc["speed"] not in SPEEDS:
+            raise ValueError(f"route {doc['name']!r}: speed {doc['speed']!r}; use one of {', '.join(SPEEDS)}")
+        waypoints = tuple(Waypoint(name, latitude, longitude, **(options[0] if options else {}))
+                          for name, latitude, longitude, *options in doc["waypoints"])
+        routes[doc["name"]] = Route(name=doc["name"], town=doc["town"], speed=SPEEDS[doc["speed"]],
+                                    altitude=float(doc["altitude"]), waypoints=waypoints)
+    return routes
 
-ROUTES: dict[str, Route] = {r.name: r for r in (VERSAILLES_CHATEAU, SAINT_GERMAIN, RAMBOUILLET, VERSAILLES_VELO)}
+
+ROUTES: dict[str, Route] = load_routes(resources.files(__package__).joinpath(ROUTES_FILE).read_text(encoding="utf-8"))
+VERSAILLES_CHATEAU = ROUTES["versailles-chateau"]
+SAINT_GERMAIN = ROUTES["saint-germain-terrasse"]
+RAMBOUILLET = ROUTES["rambouillet-parc"]
+VERSAILLES_VELO = ROUTES["versailles-velo"]

@@ -10,6 +10,7 @@ from typing import IO, Iterable
 
 from qsec import contract
 
+from ._files import discard
 from .errors import io_error
 
 EXPORT_VERSION = 1
@@ -64,10 +65,7 @@ def write_export(out_path: Path, device: str, campaign: str,
         os.replace(tmp, out_path)
         _sync_parent(out_path)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        discard(tmp)
         raise io_error(exc, "exporting to", out_path) from exc
     return count
 

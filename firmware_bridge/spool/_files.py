@@ -49,6 +49,14 @@ def write_all(fd: int, data: bytes | memoryview, path: Path, size_before: int) -
         raise io_error(exc, "writing to", path) from exc
 
 
+def discard(tmp: Path) -> None:
+    """Remove the temporary file of a failed write; the write's error is the one to report, not this one's."""
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
 def atomic_write(directory: Path, dir_fd: int, name: str, data: bytes, *, sync: bool) -> None:
     """Replace ``directory/name`` by ``data`` atomically (temporary file + :func:`os.replace`).
 
@@ -70,10 +78,7 @@ def atomic_write(directory: Path, dir_fd: int, name: str, data: bytes, *, sync: 
             os.close(fd)
         os.replace(tmp, path)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        discard(tmp)
         raise io_error(exc, "writing", path) from exc
     if sync:
         sync_dir(dir_fd, directory)

@@ -87,7 +87,8 @@ def _pipeline(data_dir: Path, broker: str, client_id: str, share_group: str, inf
     pw_file = influx.get("mqtt_password_file")
     return build(data_dir, host=host, port=port, client_id=client_id, share_group=share_group, mirror=mirror,
                  external_campaign=influx.get("external_campaign"), username=influx.get("mqtt_username"),
-                 password=pw_file.read_text().strip() if pw_file else None)
+                 password=pw_file.read_text().strip() if pw_file else None,
+                 decode_processes=int(influx.get("decode_processes") or 0))
 
 
 @click.command(context_settings=CONTEXT)
@@ -96,6 +97,9 @@ def _pipeline(data_dir: Path, broker: str, client_id: str, share_group: str, inf
 @click.option("--client-id", default="qsec-ingest-1", show_default=True,
               help="Stable MQTT client id: the persistent session that holds unacknowledged messages.")
 @click.option("--share-group", default="qsec-ingest", show_default=True, help="MQTT 5 shared-subscription group.")
+@click.option("--decode-processes", default=1, show_default=True, type=click.IntRange(0, 64),
+              help="Processes that decode and check messages while this one receives and commits "
+                   "(0: decode in a thread of this process).")
 @mirror_options
 @mqtt_auth_options
 def ingest(data_dir: Path | None, broker: str, client_id: str, share_group: str, **influx: str) -> None:
@@ -103,7 +107,7 @@ def ingest(data_dir: Path | None, broker: str, client_id: str, share_group: str,
 
     \b
     Example:
-        qsec ingest --broker 127.0.0.1:1883 --data-dir /srv/qsec
+        qsec ingest --broker 127.0.0.1:1883 --data-dir /srv/qsec --decode-processes 2
     """
     import signal
     import threading

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,41 +13,13 @@ from urllib.parse import urlparse
 import duckdb
 import pandas as pd
 import pytest
-import uvicorn
 from fastapi import FastAPI
-from harness import CHROMIUM, CHROMIUM_ARGS, require_chromium, wait_until
+from harness import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from http_server import Server, start_server
 from kiosk_data import exhibition_day
 from readings_table import create_readings
 
 from dashboards.live import LiveHub
-
-
-@dataclass
-class Server:
-    """A uvicorn server running an app in a thread on 127.0.0.1."""
-
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        assert not self.thread.is_alive(), "uvicorn did not stop"
-
-
-def start_server(app: FastAPI) -> Server:
-    """Serve ``app`` on a free port of 127.0.0.1 and return once it accepts connections."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="uvicorn")
-    thread.start()
-    wait_until(lambda: server.started, timeout=5, what="uvicorn to start")
-    return Server(f"http://127.0.0.1:{port}", server, thread)
 
 
 @pytest.fixture

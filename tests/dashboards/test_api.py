@@ -6,9 +6,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import duckdb
 import httpx
@@ -16,6 +14,7 @@ import pandas as pd
 import pytest
 from harness import wait_until
 from readings_table import insert_readings
+from sse_client import read_event
 
 from dashboards.app import create_app
 from dashboards.live import LiveHub
@@ -32,21 +31,6 @@ def records(*rows: tuple[str, str, datetime, str, dict[str, float]]) -> pd.DataF
     return pd.DataFrame(
         [{"campaign": c, "device": d, "time": t, "sensor": s, **values} for c, d, t, s, values in rows]
     )
-
-
-def read_event(lines: Iterator[str], name: str) -> dict[str, Any]:
-    """Read SSE lines until a whole message of event type ``name``; return its JSON data."""
-    kind, data = None, []
-    for line in lines:
-        if line == "":
-            if kind == name:
-                return json.loads("\n".join(data))
-            kind, data = None, []
-        elif line.startswith("event: "):
-            kind = line[len("event: "):]
-        elif line.startswith("data: "):
-            data.append(line[len("data: "):])
-    raise AssertionError(f"the stream ended before an event {name!r}")
 
 
 @pytest.fixture

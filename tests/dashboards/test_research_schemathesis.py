@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import secrets
-import socket
-import threading
 from collections.abc import Iterator
 
 import duckdb
 import pytest
 import schemathesis
-import uvicorn
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from campaign import START, make_campaign
-from harness import wait_until
+from http_server import serving
 from readings_table import create_readings, insert_readings
 
 from dashboards.research import ResearchSettings, research_router
@@ -41,15 +38,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     app = FastAPI(docs_url=None, redoc_url=None)
     app.include_router(research_router(con.cursor, ResearchSettings(token_pepper=PEPPER, token_burst=100_000,
                                                                     token_rate=10_000, export_cost=1)))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=10, what="uvicorn to start")
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", token
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield url, token
     con.close()
 
 

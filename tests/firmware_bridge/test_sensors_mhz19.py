@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from decoding import check_decode
+
 from firmware_bridge.sensors.base import FrameError, SensorError, Unsupported, WarmingUp
 from firmware_bridge.sensors.winsen import mhz19
 
@@ -38,14 +40,7 @@ DECODE_CASES = [
 
 @pytest.mark.parametrize(("answer", "expected"), DECODE_CASES)
 def test_decode(answer: bytes, expected: dict[str, float] | type[Exception]) -> None:
-    if isinstance(expected, dict):
-        obs = mhz19.decode(answer)
-        assert obs.sensor == "winsen-mhz19"
-        assert obs.values == expected
-        assert not obs.warming_up
-    else:
-        with pytest.raises(expected):
-            mhz19.decode(answer)
+    check_decode(mhz19.decode, answer, expected, sensor="winsen-mhz19")
 
 
 @pytest.mark.parametrize(("command", "expected_hex"), [

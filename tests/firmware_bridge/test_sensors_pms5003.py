@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from decoding import check_decode
+
 from firmware_bridge.sensors.base import FrameError, SensorError, Unsupported, WarmingUp
 from firmware_bridge.sensors.plantower import pms5003
 
@@ -56,14 +58,7 @@ DECODE_CASES = [
 
 @pytest.mark.parametrize(("frame", "expected"), DECODE_CASES)
 def test_decode(frame: bytes, expected: dict[str, float] | type[Exception]) -> None:
-    if isinstance(expected, dict):
-        obs = pms5003.decode(frame)
-        assert obs.sensor == "plantower-pms5003"
-        assert obs.values == expected
-        assert obs.time is None and not obs.warming_up
-    else:
-        with pytest.raises(expected):
-            pms5003.decode(frame)
+    check_decode(pms5003.decode, frame, expected, sensor="plantower-pms5003")
 
 
 FIND_CASES = [

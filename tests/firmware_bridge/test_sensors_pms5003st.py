@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from decoding import check_decode
+
 from firmware_bridge.sensors.base import FrameError, WarmingUp
 from firmware_bridge.sensors.plantower import pms5003, pms5003st
 
@@ -45,14 +47,7 @@ DECODE_CASES = [
 
 @pytest.mark.parametrize(("frame", "expected"), DECODE_CASES)
 def test_decode(frame: bytes, expected: dict[str, float] | type[Exception]) -> None:
-    if isinstance(expected, dict):
-        obs = pms5003st.decode(frame)
-        assert obs.sensor == "plantower-pms5003st"
-        assert obs.values == pytest.approx(expected)
-        assert set(obs.values) == set(expected)
-    else:
-        with pytest.raises(expected):
-            pms5003st.decode(frame)
+    check_decode(pms5003st.decode, frame, expected, sensor="plantower-pms5003st", approx={})
 
 
 def test_the_table_frame_carries_its_correct_check_code() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from decoding import check_decode
+
 from firmware_bridge.sensors.base import FrameError, WarmingUp
 from firmware_bridge.sensors.plantower import pms5003, pms5003t
 
@@ -40,14 +42,7 @@ DECODE_CASES = [
 
 @pytest.mark.parametrize(("frame", "expected"), DECODE_CASES)
 def test_decode(frame: bytes, expected: dict[str, float] | type[Exception]) -> None:
-    if isinstance(expected, dict):
-        obs = pms5003t.decode(frame)
-        assert obs.sensor == "plantower-pms5003t"
-        assert obs.values == pytest.approx(expected)
-        assert set(obs.values) == set(expected)
-    else:
-        with pytest.raises(expected):
-            pms5003t.decode(frame)
+    check_decode(pms5003t.decode, frame, expected, sensor="plantower-pms5003t", approx={})
 
 
 def test_find_frame_passes_over_garbage_and_acknowledgements() -> None:

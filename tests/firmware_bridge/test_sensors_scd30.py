@@ -8,6 +8,8 @@ import struct
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from decoding import check_decode
+
 from firmware_bridge.sensors import modbus
 from firmware_bridge.sensors.base import FrameError, Unsupported, WarmingUp
 from firmware_bridge.sensors.sensirion import scd30
@@ -39,13 +41,7 @@ DECODE_CASES = [
 
 @pytest.mark.parametrize(("frame", "expected"), DECODE_CASES)
 def test_decode(frame: bytes, expected: dict[str, float] | type[Exception]) -> None:
-    if isinstance(expected, dict):
-        obs = scd30.decode(frame)
-        assert obs.sensor == "sensirion-scd30"
-        assert obs.values == pytest.approx(expected, abs=0.001)
-    else:
-        with pytest.raises(expected):
-            scd30.decode(frame)
+    check_decode(scd30.decode, frame, expected, sensor="sensirion-scd30", approx={"abs": 0.001})
 
 
 @pytest.mark.parametrize(("command", "expected_hex"), [

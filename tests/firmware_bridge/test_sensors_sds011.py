@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from decoding import check_decode
+
 from firmware_bridge.sensors.base import FrameError, Unsupported, WarmingUp
 from firmware_bridge.sensors.novafitness import sds011
 
@@ -40,12 +42,7 @@ DECODE_CASES = [
 
 @pytest.mark.parametrize(("frame", "expected"), DECODE_CASES)
 def test_decode(frame: bytes, expected: dict[str, float] | type[Exception]) -> None:
-    if isinstance(expected, dict):
-        obs = sds011.decode(frame)
-        assert (obs.sensor, obs.values) == ("novafitness-sds011", expected)
-    else:
-        with pytest.raises(expected):
-            sds011.decode(frame)
+    check_decode(sds011.decode, frame, expected, sensor="novafitness-sds011")
 
 
 COMMANDS = [

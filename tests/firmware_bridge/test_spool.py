@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from firmware_bridge.spool import Spool, SpoolClosed, SpoolIOError, SpoolLocked, core
+from firmware_bridge.spool import Spool, SpoolClosed, SpoolIOError, SpoolLocked, _acks, _commit
 from firmware_bridge.spool import _format as fmt
 from qsec import contract
 from qsec.contract import Record
@@ -166,7 +166,7 @@ def test_acks_log_shrinks_to_its_header_once_everything_is_settled(tmp_path: Pat
 
 
 def test_acks_compaction_keeps_settlements_of_records_still_on_disk(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(core, "ACKS_COMPACT_BYTES", 256)
+    monkeypatch.setattr(_acks, "ACKS_COMPACT_BYTES", 256)  # where acks.log is compacted
     directory = tmp_path / "s"
     acks = directory / "acks.log"
     with Spool(directory, fsync="never", segment_bytes=1024, max_bytes=1 << 20) as spool:
@@ -469,13 +469,13 @@ def test_append_refuses_seqs_that_do_not_increase_bad_boots_and_non_finite_value
 # ---------------------------------------------------------------- fsync policies
 def count_syncs(monkeypatch) -> list[int]:
     calls: list[int] = []
-    real = core.datasync
+    real = _commit.datasync  # every sync of the spool's files goes through the group commit
 
     def counting(fd: int, path: Path) -> None:
         calls.append(fd)
         real(fd, path)
 
-    monkeypatch.setattr(core, "datasync", counting)
+    monkeypatch.setattr(_commit, "datasync", counting)
     return calls
 
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
-from harness import wait_until
+from http_server import serving
 
 from ingest.adapters import airrohr
 from ingest.adapters.airrohr_http import PATH, router
@@ -80,15 +77,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Store]]:
     app = FastAPI()
     clock = iter(x / 1000 for x in range(RECEIVED, RECEIVED + 10_000_000, 250))  # 250 ms between pushes
     app.include_router(router(lambda r: store.write(r.rows, r.refused), "lyon-2026", clock=lambda: next(clock)))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=10, what="uvicorn to start")
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", store
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield url, store
     store.close()
 
 

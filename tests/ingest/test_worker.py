@@ -31,11 +31,13 @@ def _batch(device: str, boot: str, seqs: range, t0: int) -> bytes:
     return contract.encode_batch(contract.Batch(device, boot, recs))
 
 
-@pytest.fixture
-def worker(tmp_path: Path, broker: tuple[str, int], unique: str):
+@pytest.fixture(params=[0, 2], ids=["decode-inline", "decode-2-processes"])
+def worker(request, tmp_path: Path, broker: tuple[str, int], unique: str):
+    """A worker decoding in its own thread, and one with a pool of decoding processes: both must behave alike."""
     store = Store(tmp_path / "qsec.duckdb")
     w = IngestWorker(store, IngestSettings(host=broker[0], port=broker[1], client_id=f"test-ingest-{unique}",
-                                           share_group=f"g{unique}", campaign_filter=f"c{unique}", batch_ms=50))
+                                           share_group=f"g{unique}", campaign_filter=f"c{unique}", batch_ms=50,
+                                           decode_processes=request.param))
     w.start()
     yield w
     w.stop()
@@ -48,6 +50,8 @@ def test_ingest_stores_each_record_once_and_answers_the_device(worker: IngestWor
     pub = _client(*broker)
     pub.on_message = lambda c, u, m: feedback.append(contract.Feedback.decode(m.payload))
     pub.subscribe(contract.topic(campaign, device, "ingest"), qos=1)
+    heard: list[tuple[str, str, str, contract.Record]] = []
+    worker.listeners.append(heard.extend)
     time.sleep(0.2)
     t0 = int(time.time() * 1000) - 60_000
     topic = contract.topic(campaign, device)
@@ -59,7 +63,14 @@ def test_ingest_stores_each_record_once_and_answers_the_device(worker: IngestWor
     wait_until(lambda: cur.execute("SELECT count(*) FROM readings").fetchone()[0] == 85, what="85 records stored")
     rows = cur.execute("SELECT boot, seq, pm2_5 FROM readings ORDER BY boot, seq").fetchall()
     assert rows == [("boot-a", s, 5.0 + s) for s in range(75)] + [("boot-b", s, 5.0 + s) for s in range(10)]
-    assert worker.metrics["records_stored"] == 85 and worker.metrics["records_duplicate"] == 25
+    # the counters and listeners follow the commit that made the rows visible
+    wait_until(lambda: worker.metrics["records_stored"] == 85 and len(heard) == 85, what="counters and listeners")
+    assert worker.metrics["records_duplicate"] == 25
+    # listeners hear each newly stored record once, as it was sent
+    assert sorted((b, r.seq, r.t, r.sensor, r.values["pm2_5"], r.values["pm10"]) for c, d, b, r in heard) == [
+        (b, s, t0 + s * 1000, "plantower-pms5003", 5.0 + s, 9.0 + s)
+        for b, n in (("boot-a", 75), ("boot-b", 10)) for s in range(n)]
+    assert {(c, d) for c, d, _, _ in heard} == {(campaign, device)}
 
     def settled() -> dict[str, set[int]]:
         out: dict[str, set[int]] = {}
@@ -156,3 +167,38 @@ def test_a_commit_mixing_clean_and_odd_messages_stores_both(worker: IngestWorker
     assert cur.execute("SELECT count(*), count(co2), count(pm2_5) FROM readings").fetchone() == (11, 1, 10)
     assert worker.metrics["records_stored"] == 11 and worker.deadletter_reasons == {"out_of_range": 1}
     assert worker.tracker.highest(device) == {"b": 10} and worker.tracker.missing_by_device() == {device: 0}
+
+
+def test_a_decoding_process_killed_mid_stream_loses_and_doubles_nothing(tmp_path: Path, broker, unique: str) -> None:
+    """kill -9 of a decoding process: its group stays unacknowledged, a new pool decodes it again."""
+    import os
+    import signal
+
+    import psutil
+
+    store = Store(tmp_path / "qsec.duckdb")
+    w = IngestWorker(store, IngestSettings(host=broker[0], port=broker[1], client_id=f"test-ingest-{unique}",
+                                           share_group=f"g{unique}", campaign_filter=f"c{unique}", batch_ms=20,
+                                           decode_processes=2)).start()
+    try:
+        pub = _client(*broker)
+        topic, t0 = contract.topic(f"c{unique}", "kit-05"), int(time.time() * 1000) - 3_000_000  # 2,000 s of records
+        sent = 0
+        for k in range(30):  # values stay within the PM range (5 + seq < 2000)
+            pub.publish(topic, _batch("kit-05", "b", range(k * 50, k * 50 + 50), t0), qos=1).wait_for_publish(5)
+            sent += 50
+            if k == 10:
+                decoders = [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
+                assert decoders, "the pool's processes are children of this one"
+                os.kill(decoders[0].pid, signal.SIGKILL)
+        cur = store.new_cursor()
+        wait_until(lambda: cur.execute("SELECT count(*) FROM readings").fetchone()[0] == sent, timeout=60,
+                   what=f"all {sent} records stored after the kill")
+        assert cur.execute("SELECT count(DISTINCT seq), min(seq), max(seq) FROM readings").fetchone() == (
+            sent, 0, sent - 1)
+        assert cur.execute("SELECT count(*) FROM deadletter").fetchone()[0] == 0
+        assert w.metrics["decoder_restarts"] >= 1
+        pub.loop_stop()
+    finally:
+        w.stop()
+        store.close()

@@ -239,8 +239,7 @@ def find_data_frame(buffer: bytes, frame_length: int) -> tuple[bytes | None, byt
     while True:
         i = buf.find(HEADER, start)
         if i < 0:
-            keep = 1 if buf.endswith(HEADER[:1]) else 0
-            return None, buf[len(buf) - keep:]
+            return _no_start(buf)
         if len(buf) - i < 4:
             return None, buf[i:]
         length = int.from_bytes(buf[i + 2:i + 4], "big")
@@ -257,6 +256,12 @@ def find_data_frame(buffer: bytes, frame_length: int) -> tuple[bytes | None, byt
                 start = i + ACK_SIZE
                 continue
         start = i + 1
+
+
+def _no_start(buf: bytes) -> tuple[None, bytes]:
+    """No start characters left in ``buf``: keep only a last byte that may begin them."""
+    keep = 1 if buf.endswith(HEADER[:1]) else 0
+    return None, buf[len(buf) - keep:]
 
 
 # ------------------------------------------------------------------ commands
@@ -311,8 +316,7 @@ def find_command(buffer: bytes) -> tuple[bytes | None, bytes]:
     while True:
         i = buf.find(HEADER, start)
         if i < 0:
-            keep = 1 if buf.endswith(HEADER[:1]) else 0
-            return None, buf[len(buf) - keep:]
+            return _no_start(buf)
         if len(buf) - i < COMMAND_SIZE:
             return None, buf[i:]
         frame = buf[i:i + COMMAND_SIZE]

@@ -36,23 +36,20 @@ from __future__ import annotations
 import struct
 from typing import Mapping
 
-from firmware_bridge.sensors.base import FrameError, Observation, WarmingUp
+from firmware_bridge.sensors.base import Observation
 from firmware_bridge.sensors.plantower import pms5003
+from firmware_bridge.sensors.plantower.common import (
+    BAUDRATE, BYTESIZE, INIT_COMMANDS, KIND, PARITY, STOPBITS, WARMUP_S, frame_values,
+)
 
 SENSOR = "plantower-pms5003st"
-KIND = "stream"
-BAUDRATE = 9600
-BYTESIZE = 8
-PARITY = "N"
-STOPBITS = 1
-INIT_COMMANDS = pms5003.INIT_COMMANDS
-WARMUP_S = pms5003.WARMUP_S
 
 FRAME_SIZE = 40
 FRAME_LENGTH = 36
 PARTICLES = pms5003.FIELDS
 FIELDS: tuple[str, ...] = (*PARTICLES, "hcho", "temperature", "relative_humidity")
 _WORDS = struct.Struct(">13Hh3H")
+_SCALED = {"hcho": (12, 1000), "temperature": (13, 10), "relative_humidity": (14, 10)}  # name: (index of the data word, divisor)
 
 
 def decode(frame: bytes) -> Observation:
@@ -68,16 +65,7 @@ def decode(frame: bytes) -> Observation:
     FrameError : wrong size, header, length field or checksum; inconsistent data
     WarmingUp : all particle words are zero (fan spinning up)
     """
-    words = pms5003.unpack(frame, _WORDS, "PMS5003ST")
-    if not any(words[:12]):
-        raise WarmingUp("PMS5003ST sends all-zero particle data: the fan is still spinning up")
-    if words[6] == 0 and words[5] > 0:
-        raise FrameError(f"PMS5003ST inconsistent frame: pm10={words[5]} µg/m³ but no particle > 0.3 µm")
-    values = dict(zip(PARTICLES, map(float, words)))
-    values["hcho"] = words[12] / 1000
-    values["temperature"] = words[13] / 10
-    values["relative_humidity"] = words[14] / 10
-    return Observation(sensor=SENSOR, values=values)
+    return Observation(sensor=SENSOR, values=frame_values(frame, _WORDS, "PMS5003ST", PARTICLES, _SCALED))
 
 
 def encode(values: Mapping[str, float], *, version: int = 0, error: int = 0) -> bytes:
@@ -106,3 +94,7 @@ def encode(values: Mapping[str, float], *, version: int = 0, error: int = 0) -> 
 def find_frame(buffer: bytes) -> tuple[bytes | None, bytes]:
     """Cut the next checksum-valid 40-byte frame out of ``buffer`` (acknowledgements passed over)."""
     return pms5003.find_data_frame(buffer, FRAME_LENGTH)
+
+
+__all__ = ["BAUDRATE", "BYTESIZE", "FIELDS", "FRAME_LENGTH", "FRAME_SIZE", "INIT_COMMANDS", "KIND", "PARITY",
+           "PARTICLES", "SENSOR", "STOPBITS", "WARMUP_S", "decode", "encode", "find_frame"]

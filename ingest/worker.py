@@ -273,13 +273,27 @@ class IngestWorker:
                 broken.shutdown(wait=False, cancel_futures=True)
                 self._pool = self._new_pool()
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        """Decoding processes, started (spawn: this process has threads) and warmed up before the first message."""
-        pool = ProcessPoolExecutor(self.settings.decode_processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=decode.watch_parent, initargs=(os.getpid(),))
-        for f in [pool.submit(decode.warm_up) for _ in range(self.settings.decode_processes)]:
-            f.result(timeout=60)
-        return pool
+    def _new_pool(self, attempts: int = 5) -> ProcessPoolExecutor:
+        """Decoding processes, started (spawn: this process has threads) and warmed up before the first message.
+
+        A process that dies while the pool warms up (killed, out of memory) breaks it: the pool is started
+        again, ``attempts`` times at most before giving up with the cause.
+        """
+        for attempt in range(1, attempts + 1):
+            pool = ProcessPoolExecutor(self.settings.decode_processes, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=decode.watch_parent, initargs=(os.getpid(),))
+            try:
+                for f in [pool.submit(decode.warm_up) for _ in range(self.settings.decode_processes)]:
+                    f.result(timeout=60)
+                return pool
+            except BrokenProcessPool as exc:
+                pool.shutdown(wait=False, cancel_futures=True)
+                log.error("ingest: a decoding process died while starting (attempt %d of %d)", attempt, attempts)
+                self.metrics["decoder_restarts"] += 1
+                if attempt == attempts:
+                    raise RuntimeError(f"ingest: decoding processes keep dying at start ({exc}); check memory and "
+                                       "the log above, or run with --decode-processes 0") from exc
+        raise AssertionError("unreachable")
 
     @property
     def connected(self) -> bool:

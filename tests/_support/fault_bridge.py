@@ -6,6 +6,8 @@ with no serial sensor: a generator thread hands it one observation every
 ground-truth log (so the log may lack the very last record appended before a
 kill -9, never the reverse).  Values are a pure function of ``(boot, seq)``.
 
+:mod:`fault_pipeline` starts one per kit, each with its own device id, spool and log.
+
 usage: fault_bridge.py DEVICE CAMPAIGN HOST PORT SPOOL_DIR TRUTH_LOG RATE GENERATE_SECONDS
 """
 

@@ -202,3 +202,47 @@ def test_a_decoding_process_killed_mid_stream_loses_and_doubles_nothing(tmp_path
     finally:
         w.stop()
         store.close()
+
+
+def test_a_decoding_process_killed_while_the_pool_starts_is_replaced(tmp_path: Path, broker, unique: str) -> None:
+    """The pool warms up at start; a process killed then breaks it before any message: a new pool is started."""
+    import os
+    import signal
+
+    import psutil
+
+    killed = threading.Event()
+
+    def kill_first_decoder() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not killed.is_set():
+            for p in psutil.Process().children():
+                try:
+                    if "spawn_main" in " ".join(p.cmdline()):
+                        os.kill(p.pid, signal.SIGKILL)
+                        killed.set()
+                        return
+                except psutil.Error:
+                    pass
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_first_decoder, daemon=True)
+    killer.start()
+    store = Store(tmp_path / "qsec.duckdb")
+    w = IngestWorker(store, IngestSettings(host=broker[0], port=broker[1], client_id=f"test-ingest-{unique}",
+                                           share_group=f"g{unique}", campaign_filter=f"c{unique}", batch_ms=20,
+                                           decode_processes=1))
+    try:
+        w.start(wait=30)
+        killer.join(5)
+        assert killed.is_set()
+        pub = _client(*broker)
+        t0 = int(time.time() * 1000) - 60_000
+        pub.publish(contract.topic(f"c{unique}", "kit-06"), _batch("kit-06", "b", range(10), t0), qos=1)
+        cur = store.new_cursor()
+        wait_until(lambda: cur.execute("SELECT count(*) FROM readings").fetchone()[0] == 10, what="10 records stored")
+        assert w.metrics["decoder_restarts"] >= 1  # at start, or (had the kill come later) at the first group
+        pub.loop_stop()
+    finally:
+        w.stop()
+        store.close()

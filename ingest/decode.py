@@ -148,6 +148,18 @@ def records_of(table: pa.Table, rows: np.ndarray) -> list[Row]:
     return out
 
 
+def default_processes(cpus: int | None = None) -> int:
+    """Decoding processes for ``qsec ingest`` when none are asked for: none on 1–2 cores, else half the cores (≤ 4).
+
+    A pool costs CPU (each group is pickled both ways, and the processes compete with the broker, the
+    publishers and the store for the same cores): on the 2-core reference machine decoding in a thread of the
+    ingest process stored more records per second (docs/performance.md, "Ingest").  With spare cores the pool
+    takes the decoding off the interpreter that receives and commits.
+    """
+    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+    return 0 if cpus <= 2 else min(4, cpus // 2)
+
+
 def warm_up() -> bool:
     """Run once in each new decoding process: its imports are done before the first message arrives."""
     return True

@@ -78,6 +78,12 @@ def mqtt_auth_options(f):  # noqa: ANN001, ANN201
                         help="MQTT user of ingest when the broker has access control (qsec-ingest).")(f)
 
 
+def _decode_processes(asked: int | None) -> int:
+    from ingest.decode import default_processes
+
+    return default_processes() if asked is None else int(asked)
+
+
 def _pipeline(data_dir: Path, broker: str, client_id: str, share_group: str, influx: dict):  # noqa: ANN202
     from qsec.pipeline import MirrorOptions, build
 
@@ -88,7 +94,7 @@ def _pipeline(data_dir: Path, broker: str, client_id: str, share_group: str, inf
     return build(data_dir, host=host, port=port, client_id=client_id, share_group=share_group, mirror=mirror,
                  external_campaign=influx.get("external_campaign"), username=influx.get("mqtt_username"),
                  password=pw_file.read_text().strip() if pw_file else None,
-                 decode_processes=int(influx.get("decode_processes") or 0))
+                 decode_processes=_decode_processes(influx.get("decode_processes")))
 
 
 @click.command(context_settings=CONTEXT)
@@ -97,9 +103,9 @@ def _pipeline(data_dir: Path, broker: str, client_id: str, share_group: str, inf
 @click.option("--client-id", default="qsec-ingest-1", show_default=True,
               help="Stable MQTT client id: the persistent session that holds unacknowledged messages.")
 @click.option("--share-group", default="qsec-ingest", show_default=True, help="MQTT 5 shared-subscription group.")
-@click.option("--decode-processes", default=1, show_default=True, type=click.IntRange(0, 64),
+@click.option("--decode-processes", default=None, type=click.IntRange(0, 64),
               help="Processes that decode and check messages while this one receives and commits "
-                   "(0: decode in a thread of this process).")
+                   "(0: decode in a thread of this process) [default: 0 on 1-2 cores, else half the cores, 4 at most].")
 @mirror_options
 @mqtt_auth_options
 def ingest(data_dir: Path | None, broker: str, client_id: str, share_group: str, **influx: str) -> None:

@@ -222,7 +222,7 @@ class IngestWorker:
         with self._cond:
             self._inbox.append(_Pending(msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
             self.metrics["messages_received"] += 1
-            if len(self._inbox) * 50 >= self.settings.batch_records:
+            if len(self._inbox) >= self._group_messages:
                 self._cond.notify()
 
     def _on_status(self, msg: mqtt.MQTTMessage) -> None:
@@ -308,20 +308,31 @@ class IngestWorker:
         the store commits.
         """
         s = self.settings
+        cap = self._group_messages
         writer = threading.Thread(target=self._write_loop, name=f"ingest-write-{s.client_id}", daemon=True)
         writer.start()
         while not self._stop.is_set():
             with self._cond:
-                self._cond.wait(timeout=max(s.batch_ms / 1000, self._backoff))
-                work, self._inbox = self._inbox, []
+                if len(self._inbox) < cap:  # a full group waiting: no wait
+                    self._cond.wait(timeout=max(s.batch_ms / 1000, self._backoff))
+                # At most one group's worth: a backlog becomes several groups, decoded while earlier ones commit,
+                # rather than one group as large as the receive window, which would leave nothing to overlap.
+                work, self._inbox = self._inbox[:cap], self._inbox[cap:]
             if work:
                 self._hand_over(work)
-        with self._cond:
-            work, self._inbox = self._inbox, []
-        if work:
+        while True:
+            with self._cond:
+                work, self._inbox = self._inbox[:cap], self._inbox[cap:]
+            if not work:
+                break
             self._hand_over(work)
         self._ready.put(None)
         writer.join()
+
+    @property
+    def _group_messages(self) -> int:
+        """Messages in one group at most: ``batch_records`` in messages of 50 records (the bridges' batch)."""
+        return max(1, self.settings.batch_records // 50)
 
     def _hand_over(self, work: list[_Pending]) -> None:
         try:

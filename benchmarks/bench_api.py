@@ -21,14 +21,21 @@ The routes:
 ``floor``      ``GET /research/v1/flags`` — no store access: the cost of
                HTTP, FastAPI and the token check, measured in the same run
 
-The server runs twice on copies of the store:
+The server runs three times on copies of the store, always with the
+store's change feed (``research_router(..., versions=…)``, as ``qsec up``):
 
-``cold``       without a change feed, so without the page cache: every
-               request reads the store;
-``cached``     with the page cache (``research_router(..., versions=…)``;
-               nothing writes during the run, so after the warm-up every
-               page of the mix is answered from memory): the steady state
-               of clients asking again for pages that have not changed.
+``cold``       with a page cache of 0 bytes: every request reads the store
+               (the cost of a page the cache does not hold);
+``cached``     with the page cache, nothing writing during the run: after
+               the warm-up every page of the mix is answered from memory
+               (clients asking again for pages that have not changed);
+``live``       with the page cache while a live campaign goes on: a thread
+               of the server commits records of the *next* day (the
+               campaign's today) for the same 5 devices, 1 record/s each,
+               every 200 ms, through ingest's own path (``Store.write_arrow``,
+               ``ingest.decode.records_of``, the commit listeners), while
+               the clients ask for the past day; each 50-client run lasts
+               5 s at least (some 25 commits).
 
 The clients are plain asyncio HTTP/1.1 connections (about 0.15 ms of CPU a
 request, where an ``httpx.AsyncClient`` took ~7 ms: with it the benchmark
@@ -44,7 +51,8 @@ repeats, and each p99 as a ratio to the floor's p99 of the same run.
     python benchmarks/bench_api.py            # 3 repeats, 40 requests per client
     python benchmarks/bench_api.py --quick    # 3 repeats, 8 requests per client
     python benchmarks/bench_api.py --profile  # also a cProfile of each server (its main thread)
-    python benchmarks/bench_api.py --quick --mode cached   # one server only
+    python benchmarks/bench_api.py --quick --mode live     # one server only
+    python benchmarks/bench_api.py --query    # the page's query alone, participant join left out or forced
 
 Sources
 -------
@@ -71,9 +79,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import duckdb
@@ -90,32 +100,70 @@ CLIENTS = 50
 GOAL_MS = 100.0
 DAY: dict[str, object] = {"start": "2026-05-01T00:00:00Z", "end": "2026-05-02T00:00:00Z"}
 DEVICES = tuple(f"kit-0{i}" for i in range(5))
+QUANTITY_SETS = (["pm2_5"], ["pm10"], ["pm2_5", "pm10"])
+MODES = ("cold", "cached", "live")
+LIVE_HZ = 1.0  # [records/s] per device, in live mode
+LIVE_COMMIT_S = 0.2  # [s] between ingest's commits, in live mode
+LIVE_MIN_S = 5.0  # [s] each 50-client run lasts at least, in live mode: some 25 commits
+TODAY_MS = 1_777_680_000_000  # 2026-05-02T00:00:00Z: live records are the day after DAY
 
 
-def serve(store: str, port: int, pepper: str, cached: bool) -> None:
-    """Run in the server subprocess: the researcher router on uvicorn, with the page cache if ``cached``."""
+def serve(store: str, port: int, pepper: str, mode: str) -> None:
+    """Run in the server subprocess: the researcher router on uvicorn (see :data:`MODES`)."""
     import uvicorn
     from fastapi import FastAPI
 
-    from dashboards.research import ResearchSettings, research_router
+    from dashboards.research import DataVersions, ResearchSettings, research_router
+    from ingest.store import Store
 
-    db = duckdb.connect(store)
-    db.execute("SET TimeZone = 'UTC'")
-
-    def new_cursor() -> duckdb.DuckDBPyConnection:  # as ingest.store.Store.new_cursor
-        cur = db.cursor()
-        cur.execute("SET TimeZone = 'UTC'")
-        return cur
-
+    db = Store(store)
+    settings = ResearchSettings(token_pepper=SecretStr(pepper), token_rate=10_000, token_burst=100_000,
+                                page_cache_mb=0 if mode == "cold" else 64)
+    versions = DataVersions()  # nothing but the live writer writes the store while it serves
     app = FastAPI(docs_url=None, redoc_url=None)
-    settings = ResearchSettings(token_pepper=SecretStr(pepper), token_rate=10_000, token_burst=100_000)
-    feed: dict[str, object] = {}
-    if cached:  # nothing writes the store while it serves: the change feed is never bumped, and exactly so
-        from dashboards.research import DataVersions
+    app.include_router(research_router(db.new_cursor, settings, versions=versions))
+    stop = threading.Event()
+    writer = threading.Thread(target=commit_today, args=(db, [versions.listener], stop), daemon=True)
+    if mode == "live":
+        writer.start()
+    try:
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    finally:
+        stop.set()
+        if writer.is_alive():
+            writer.join(10)
+        db.close()
 
-        feed["versions"] = DataVersions()
-    app.include_router(research_router(new_cursor, settings, **feed))  # type: ignore[arg-type]
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+def commit_today(store: Any, listeners: Sequence[Callable[[list[Any]], None]], stop: threading.Event) -> None:
+    """Commit records of today for :data:`DEVICES` at :data:`LIVE_HZ` each, every :data:`LIVE_COMMIT_S`, until ``stop``.
+
+    As ``IngestWorker._commit``: one transaction (``Store.write_arrow``),
+    then the listeners with the new records (``ingest.decode.records_of``).
+    Device *i*'s records are due at ``(k + i/5) / LIVE_HZ`` s, so each commit
+    carries some devices' records.
+    """
+    from ingest.decode import records_of
+    from qsec.contract import Record
+
+    t0, sent, commits = time.monotonic(), [0] * len(DEVICES), 0
+    while not stop.wait(LIVE_COMMIT_S):
+        elapsed, rows = time.monotonic() - t0, []
+        for i, device in enumerate(DEVICES):
+            due = max(0, int(elapsed * LIVE_HZ - i / len(DEVICES)) + 1)
+            rows += [("bench", device, "live", Record(seq, TODAY_MS + int((seq + i / len(DEVICES)) * 1000 / LIVE_HZ),
+                                                      "plantower-pms5003", {"pm2_5": 12.0, "pm10": 20.0}))
+                     for seq in range(sent[i], due)]
+            sent[i] = due
+        now_ms = int(time.time() * 1000)
+        table = store.to_arrow(rows, now_ms) if rows else None
+        _, new = store.write_arrow(table, (), now_ms)
+        committed = records_of(table, np.flatnonzero(new)) if table is not None else []
+        for listener in listeners:
+            listener(committed)
+        commits += 1
+    print(f"live writer: {commits} commits, {sum(sent)} records of today, in {time.monotonic() - t0:.0f} s",
+          flush=True)
 
 
 def make_store(path: Path, pepper: str) -> str:
@@ -145,12 +193,18 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
     return body
 
 
-async def _client(port: int, requests: Sequence[bytes], count: int, latencies: list[float], seed: int) -> None:
-    """One keep-alive HTTP/1.1 connection sending ``count`` requests drawn from ``requests``, one at a time."""
+async def _client(port: int, requests: Sequence[bytes], count: int, latencies: list[float], seed: int,
+                  until: float) -> None:
+    """One keep-alive HTTP/1.1 connection sending requests drawn from ``requests``, one at a time.
+
+    ``count`` of them, and more until ``time.perf_counter()`` reaches ``until``.
+    """
     draw = random.Random(seed)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        for _ in range(count):
+        sent = 0
+        while sent < count or time.perf_counter() < until:
+            sent += 1
             request = draw.choice(requests)
             t0 = time.perf_counter()
             await exchange(reader, writer, request)
@@ -159,14 +213,16 @@ async def _client(port: int, requests: Sequence[bytes], count: int, latencies: l
         writer.close()
 
 
-def load(port: int, requests: Sequence[bytes], clients: int, per_client: int) -> tuple[np.ndarray, float]:
-    """Latencies [ms] of ``clients`` concurrent connections, and the throughput [requests/s]."""
+def load(port: int, requests: Sequence[bytes], clients: int, per_client: int,
+         min_s: float = 0.0) -> tuple[np.ndarray, float]:
+    """Latencies [ms] of ``clients`` concurrent connections, ``min_s`` at least, and the throughput [requests/s]."""
     latencies: list[float] = []
     seed = random.randrange(2**32)
 
     async def run() -> float:
         t0 = time.perf_counter()
-        await asyncio.gather(*(_client(port, requests, per_client, latencies, seed + i) for i in range(clients)))
+        await asyncio.gather(*(_client(port, requests, per_client, latencies, seed + i, t0 + min_s)
+                               for i in range(clients)))
         return time.perf_counter() - t0
 
     wall = asyncio.run(run())
@@ -187,8 +243,12 @@ def own_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(port: int, pid: int, requests: Sequence[bytes], per_client: int, repeats: int) -> dict[str, float]:
-    """Medians over ``repeats`` of the sequential p50 and the 50-client p50, p99, throughput and CPU costs."""
+def measure(port: int, pid: int, requests: Sequence[bytes], per_client: int, repeats: int,
+            min_s: float = 0.0) -> dict[str, float]:
+    """Medians over ``repeats`` of the sequential p50 and the 50-client p50, p99, throughput and CPU costs.
+
+    Each 50-client run lasts ``min_s`` at least.
+    """
     runs: list[dict[str, float]] = []
     for request in requests:  # warm-up: every request of the mix once (the cached server's steady state) ...
         load(port, [request], 1, 1)
@@ -196,7 +256,7 @@ def measure(port: int, pid: int, requests: Sequence[bytes], per_client: int, rep
     for _ in range(repeats):
         seq, _ = load(port, requests, 1, max(20, per_client * 2))
         server0, client0 = cpu_s(pid), own_cpu_s()
-        ms, rate = load(port, requests, CLIENTS, per_client)
+        ms, rate = load(port, requests, CLIENTS, per_client, min_s)
         server, client = (cpu_s(pid) - server0) * 1000 / len(ms), (own_cpu_s() - client0) * 1000 / len(ms)
         runs.append({"seq": float(np.percentile(seq, 50)), "p50": float(np.percentile(ms, 50)),
                      "p99": float(np.percentile(ms, 99)), "rate": rate, "server_cpu": server, "client_cpu": client})
@@ -220,11 +280,49 @@ def readings_mix(port: int, token: str) -> list[bytes]:
             writer.close()
 
     params = [{"campaign": "bench", "device": device, "quantity": quantities, **DAY, "limit": 100}
-              for device in DEVICES for quantities in (["pm2_5"], ["pm10"], ["pm2_5", "pm10"])]
+              for device in DEVICES for quantities in QUANTITY_SETS]
     firsts = [request_bytes(port, "/readings", p, token) for p in params]
     cursors = [json.loads(body)["next_cursor"] for body in asyncio.run(first_pages(firsts))]
     return firsts + [request_bytes(port, "/readings", p | {"cursor": c}, token) for p, c in zip(params, cursors,
                                                                                                  strict=True)]
+
+
+def query_cost(store: Path, repeats: int, loops: int = 10) -> None:
+    """Print the CPU time of the 30 pages' queries (plan and fetch) in this process, with and without the join.
+
+    No HTTP, no threads: :func:`analysis.export.plan` and the page's fetch,
+    the participant's ``ASOF`` join left out (nobody was assigned: what the
+    server does) and forced (as if every device had been: what it did before).
+    """
+    from datetime import datetime
+
+    from analysis.export.selection import Selection, assigned_devices, plan, store_shape
+    from dashboards.research.routes_data import page_rows
+    from ingest.store import Store
+
+    db = Store(store)
+    cur = db.new_cursor()
+    shape = store_shape(cur)
+    start, end = (datetime.fromisoformat(str(DAY[k])) for k in ("start", "end"))
+    selections = [Selection(campaign="bench", devices=(d,), quantities=tuple(q), start=start, end=end)
+                  for d in DEVICES for q in QUANTITY_SETS]
+    pages = [(s, after) for s in selections
+             for after in (None, tuple(page_rows(cur, plan(cur, s, limit=101, shape=shape))[99][k]
+                                       for k in ("time", "device", "boot", "seq")))]
+    variants = {"join left out": assigned_devices(cur), "join forced": frozenset(DEVICES)}
+    runs: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, assigned in variants.items():
+            t0 = time.process_time()
+            for _ in range(loops):
+                for selection, after in pages:
+                    page_rows(cur, plan(cur, selection, after=after, limit=101, shape=shape, assigned=assigned))
+            runs[name].append((time.process_time() - t0) * 1000 / (loops * len(pages)))
+    db.close()
+    cost = {name: statistics.median(r) for name, r in runs.items()}
+    print(f"the page's query in one process (plan + fetch, {len(pages)} pages × {loops}, medians of {repeats}): "
+          + ", ".join(f"{name} {ms:.2f} ms of CPU" for name, ms in cost.items())
+          + f"; left out / forced {cost['join left out'] / cost['join forced']:.2f}")
 
 
 def wait_for_server(port: int, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -249,7 +347,7 @@ def free_port() -> int:
 
 def run_mode(mode: str, store: Path, token: str, pepper: str, per_client: int, repeats: int,
              profile: Path | None) -> dict[str, dict[str, float]]:
-    """Start a server (``cold`` or ``cached``) on ``store``, measure its routes, print a row each, stop it."""
+    """Start a server (one of :data:`MODES`) on ``store``, measure its routes, print a row each, stop it."""
     port = free_port()
     command = [sys.executable, __file__, "--serve", str(store), str(port), pepper, mode]
     if profile is not None:
@@ -264,7 +362,8 @@ def run_mode(mode: str, store: Path, token: str, pepper: str, per_client: int, r
         if mode == "cold":
             cases["aggregate"] = [request_bytes(port, "/readings/aggregate", one | {"window": "1h"}, token)]
         for name, requests in cases.items():
-            r = results[name] = measure(port, server.pid, requests, per_client, repeats)
+            r = results[name] = measure(port, server.pid, requests, per_client, repeats,
+                                        LIVE_MIN_S if mode == "live" else 0.0)
             print(f"{mode:<7} {name:<10} {r['seq']:7.1f} ms {r['p50']:5.0f} ms {r['p99']:5.0f} ms "
                   f"{r['p99'] / results['floor']['p99']:8.1f}× {r['rate']:7.0f} "
                   f"{r['server_cpu']:7.2f} ms {r['client_cpu']:7.2f} ms", flush=True)
@@ -281,23 +380,27 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print a cProfile of each server's main thread")
-    parser.add_argument("--mode", choices=("cold", "cached", "both"), default="both", help="which servers to run")
+    parser.add_argument("--mode", choices=(*MODES, "all"), default="all", help="which servers to run")
+    parser.add_argument("--query", action="store_true", help="only the page's query in this process (no server)")
     parser.add_argument("--serve", nargs=4, metavar=("STORE", "PORT", "PEPPER", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve[0], int(args.serve[1]), args.serve[2], args.serve[3] == "cached")
+        serve(args.serve[0], int(args.serve[1]), args.serve[2], args.serve[3])
         return
     per_client = 8 if args.quick else 40
     pepper = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory(prefix="qsec-bench-api-") as tmp:
         store = Path(tmp) / "qsec.duckdb"
         token = make_store(store, pepper)
+        if args.query:
+            query_cost(store, max(args.repeats, 5))
+            return
         print(f"{CLIENTS} clients × {per_client} requests, medians of {args.repeats} repeats; "
               f"sequential = one client; CPU = per request; readings = a mix of 30 requests")
         print(f"{'server':<7} {'route':<10} {'sequential':>10} {'p50':>8} {'p99':>8} {'p99/floor':>9} {'req/s':>7} "
               f"{'server CPU':>10} {'client CPU':>10}")
         results = {}
-        for mode in ("cold", "cached") if args.mode == "both" else (args.mode,):
+        for mode in MODES if args.mode == "all" else (args.mode,):
             copy = Path(tmp) / f"{mode}.duckdb"
             shutil.copy(store, copy)
             profile = Path(tmp) / f"{mode}.prof" if args.profile else None
@@ -306,6 +409,10 @@ def main() -> None:
             p99 = r["readings"]["p99"]
             print(f"{mode}: readings p99 {p99:.0f} ms, {p99 / r['floor']['p99']:.1f}× the floor's; "
                   f"goal p99 < {GOAL_MS:.0f} ms {'met' if p99 < GOAL_MS else 'NOT met'}")
+        if "live" in results and "cached" in results:
+            live, cached = results["live"]["readings"], results["cached"]["readings"]
+            print(f"live / cached readings: p99 {live['p99'] / cached['p99']:.2f}×, "
+                  f"server CPU a request {live['server_cpu'] / cached['server_cpu']:.2f}×")
         if "cold" not in results:
             return
         r = results["cold"]["readings"]

@@ -94,8 +94,8 @@ def make_server(pipeline: Pipeline, *, host: str, port: int, campaign: str | Non
         def write_pushed(result):  # noqa: ANN001, ANN202
             try:
                 return write_batches(store, result, received_ms=int(time.time() * 1000))
-            finally:
-                versions.bump_all()
+            finally:  # the pushed records' devices and days (a push adds records, and no registry change)
+                versions.listener(result.rows)
 
         app.include_router(airrohr_http.router(write_pushed, campaign=worker.settings.external_campaign))
     mirror_metrics = mirror.metrics if mirror is not None else None

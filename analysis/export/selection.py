@@ -36,7 +36,7 @@ Sources
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -287,8 +287,21 @@ def schema_for(quantities: Sequence[str], *, positions: bool, public: bool) -> p
     return pa.schema(fields)
 
 
+def assigned_devices(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """Devices whose kit has ever been assigned to a participant: the only ones whose records have one."""
+    rows = con.execute("SELECT DISTINCT k.device FROM assignments a JOIN kit_devices k ON k.kit = a.kit").fetchall()
+    return frozenset(device for (device,) in rows)
+
+
+def _any_assigned(con: duckdb.DuckDBPyConnection, devices: Sequence[str], assigned: Set[str] | None) -> bool:
+    """True when a record of ``devices`` (empty: any device) may have a participant (see :func:`assigned_devices`)."""
+    known = assigned_devices(con) if assigned is None else assigned
+    return bool(known) if not devices else not known.isdisjoint(devices)
+
+
 def plan(con: duckdb.DuckDBPyConnection, selection: Selection, *, after: tuple[object, ...] | None = None,
-         limit: int | None = None, columns: Sequence[str] | None = None, shape: StoreShape | None = None) -> Plan:
+         limit: int | None = None, columns: Sequence[str] | None = None, shape: StoreShape | None = None,
+         assigned: Set[str] | None = None) -> Plan:
     """Build the query of ``selection``, ordered by ``(time, device, boot, seq)``.
 
     Parameters
@@ -310,6 +323,10 @@ def plan(con: duckdb.DuckDBPyConnection, selection: Selection, *, after: tuple[o
         join.
     shape : StoreShape, optional
         The store's shape, when the caller keeps it (a server); else looked up.
+    assigned : set of str, optional
+        :func:`assigned_devices`, when the caller keeps it (a server); else
+        looked up.  Without an assignment among the selected devices, the
+        participant lookup (an ``ASOF`` join) is left out: it would find nobody.
 
     Raises
     ------
@@ -326,19 +343,23 @@ def plan(con: duckdb.DuckDBPyConnection, selection: Selection, *, after: tuple[o
     if after is not None:
         where.append("(r.time, r.device, r.boot, r.seq) > (?::TIMESTAMP, ?, ?, ?)")
         params += [to_store_time(after[0]) if isinstance(after[0], datetime) else after[0], *after[1:]]
-    rows = f"SELECT * FROM readings r WHERE {' AND '.join(where) or 'true'}"
+    if columns is not None:
+        keep = set(columns) | set(ORDER) | ({"latitude", "longitude"} if sel.bbox is not None else set())
+        schema = pa.schema([f for f in schema if f.name in keep])
+    # Only the columns the rows are made of (binding ``*`` would bind every quantity column of the table).
+    read = [f"r.{c}" for c in KEY_COLUMNS if c != "participant"] + [
+        f"r.{quote(q)}" for q in quantities if q in schema.names or (sel.positions and q in ("latitude", "longitude"))]
+    read += [f"r.{quote(c)}" for c in ("latitude", "longitude") if sel.positions and c not in quantities]
+    rows = f"SELECT {', '.join(read)} FROM readings r WHERE {' AND '.join(where) or 'true'}"
     if limit is not None and sel.bbox is None:
         # The page first, on the table's own columns (min-max zone maps on time, a top-N that can skip
         # row groups), then the per-row participant lookup, positions and time zone on its rows only.
         rows += f" ORDER BY {', '.join(f'r.{c}' for c in ORDER)} LIMIT {int(limit)}"
-    if columns is not None:
-        keep = set(columns) | set(ORDER) | ({"latitude", "longitude"} if sel.bbox is not None else set())
-        schema = pa.schema([f for f in schema if f.name in keep])
     select = {"campaign": "r.campaign", "device": "r.device", "participant": "NULL::VARCHAR", "boot": "r.boot",
               "seq": "r.seq", "time": "r.time AT TIME ZONE 'UTC'", "sensor": "r.sensor", "flags": "r.flags"}
     select.update({q: f"r.{quote(q)}" for q in quantities})
     source = f"({rows}) r"
-    if registry and "participant" in schema.names:
+    if registry and "participant" in schema.names and _any_assigned(con, sel.devices, assigned):
         # Who carried the device then: the latest assignment of its kit begun by then, if not yet ended
         # (the registry refuses overlapping assignments of a kit, and a device belongs to one kit).
         source += (f" ASOF LEFT JOIN (SELECT k.device AS adev, a.starts AS astarts, "

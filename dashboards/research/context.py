@@ -12,7 +12,9 @@ are kept in a pool and reused (a cursor is closed instead after a request
 that failed), and the token check, the store's shape (registry present,
 quantity columns) and each campaign's settings are cached for
 :data:`CACHE_S`; any write request through the router (not ``GET``) drops
-the campaign cache at once.
+the campaign cache at once.  With a change feed, the devices that ever had
+an assignment are kept until the registry changes (:meth:`Context.assigned`):
+a page of devices nobody carried skips the participant lookup.
 
 Read routes may answer from a :class:`~dashboards.research.pagecache.PageCache`
 (:meth:`Context.answer`): exact, because every entry is keyed by the
@@ -45,7 +47,7 @@ import duckdb
 from fastapi import Depends, Header, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from analysis.export.selection import SelectionError, StoreShape, store_shape
+from analysis.export.selection import SelectionError, StoreShape, assigned_devices, store_shape
 from dashboards.research.auth import Caller, find_token
 from dashboards.research.pagecache import DataVersions, PageCache, etag_of, matches
 from dashboards.research.ratelimit import TokenBuckets
@@ -74,8 +76,9 @@ class Context:
         self.con_factory = con_factory
         self.settings = settings
         self.versions = versions if versions is not None else DataVersions()
+        self.fed = versions is not None  # every writer of the store bumps ``versions``: exact caches are possible
         budget = settings.page_cache_mb * 2**20
-        self.pages = PageCache(budget) if versions is not None and budget else None
+        self.pages = PageCache(budget) if self.fed and budget else None
         self.pepper = settings.token_pepper.get_secret_value()
         kwargs = {"clock": clock} if clock else {}
         self.by_token = TokenBuckets(settings.token_rate, settings.token_burst, **kwargs)
@@ -85,6 +88,7 @@ class Context:
         self._idle: list[duckdb.DuckDBPyConnection] = []
         self._idle_lock = threading.Lock()
         self._shape: tuple[float, StoreShape] | None = None
+        self._assigned: tuple[int, frozenset[str]] | None = None  # (registry version read before, devices)
         self._campaigns: dict[str, tuple[float, int, CampaignInfo]] = {}  # id -> (read at, generation, info)
         self._generation = 0  # bumped by every write request
         with self.cursor() as con:
@@ -154,6 +158,22 @@ class Context:
         self._shape = (now, shape)
         return shape
 
+    def assigned(self, con: duckdb.DuckDBPyConnection) -> frozenset[str] | None:
+        """Devices ever assigned (:func:`analysis.export.selection.assigned_devices`); None without a change feed.
+
+        Kept until the change feed's registry counter moves (exact, as the
+        page cache: the counter is read before the store).
+        """
+        if not self.fed:
+            return None
+        version = self.versions.registry
+        cached = self._assigned
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        devices = assigned_devices(con)
+        self._assigned = (version, devices)
+        return devices
+
     def campaign(self, con: duckdb.DuckDBPyConnection, campaign: str) -> CampaignInfo:
         """The campaign's settings (:func:`ingest.registry.get_campaign`), cached for :data:`CACHE_S`.
 
@@ -198,11 +218,13 @@ class Context:
             return self.campaign(con, campaign)
 
     async def answer(self, key: Hashable, devices: Sequence[str], if_none_match: str | None,
-                     compute: Callable[[], bytes]) -> Response:
+                     compute: Callable[[], bytes], days: tuple[int | None, int | None] = (None, None)) -> Response:
         """A JSON answer: from the page cache, else ``compute()`` in a worker thread; 304 when the ETag matches.
 
         ``key`` is the normalised query (with the caller's view); ``devices``
-        the devices it reads (none: all), whose versions join the key.
+        the devices it reads (none: all) and ``days`` the UTC days it reads
+        (:func:`~dashboards.research.pagecache.day_span`; None: open), whose
+        versions join the key.
         """
         def tagged() -> tuple[bytes, str]:  # hashed in the worker thread too: hashlib lets the GIL go
             body = compute()
@@ -212,7 +234,7 @@ class Context:
         if pages is None:
             body, etag = await run_in_threadpool(tagged)
         else:
-            full = (key, self.versions.snapshot(devices))  # before the store is read: see pagecache
+            full = (key, self.versions.snapshot(devices, days))  # before the store is read: see pagecache
             hit = pages.get(full)
             if hit is None:
                 body, etag = await run_in_threadpool(tagged)

@@ -46,6 +46,7 @@ from dashboards.research import models as m
 from dashboards.research.analyses import grid_model, index_rows, trip_rows
 from dashboards.research.auth import Caller
 from dashboards.research.context import Context, forbid, view_of
+from dashboards.research.pagecache import day_span
 from dashboards.research.routes_registry import ZIP, bundle_response
 from ingest import registry as reg
 from qsec import quantities as qty
@@ -100,6 +101,18 @@ def selection_of(f: Filters, public: bool, **extra: Any) -> Selection:
         "end": f.end, "bbox": bbox, "flags_none": f.flags_none, "flags_all": f.flags_all,
         "positions": f.positions, "public": public}
     return Selection(**(options | extra))
+
+
+def days_read(selection: Selection) -> tuple[int | None, int | None]:
+    """The UTC days (:func:`~dashboards.research.pagecache.day_span`) whose records the selection's answer reads.
+
+    With positions, a record may take a fix up to ``tolerance_s`` before the
+    start (:func:`analysis.export.plan`): the range reaches back as far.
+    """
+    start = selection.start
+    if start is not None and (selection.positions or selection.bbox is not None):
+        start -= timedelta(seconds=selection.tolerance_s)
+    return day_span(start, selection.end)
 
 
 def encode_cursor(row: dict[str, Any]) -> str:
@@ -160,7 +173,7 @@ def frame_of(ctx: Context, con: duckdb.DuckDBPyConnection, selection: Selection,
 
     Refused with 413 beyond ``settings.max_rows``.
     """
-    p = plan(con, selection, columns=columns, shape=ctx.shape(con))
+    p = plan(con, selection, columns=columns, shape=ctx.shape(con), assigned=ctx.assigned(con))
     n = count_rows(con, p)
     if n > ctx.settings.max_rows:
         raise HTTPException(413, f"{n} records selected, more than {ctx.settings.max_rows}: narrow the time range "
@@ -198,17 +211,18 @@ def add_data_routes(router: APIRouter, ctx: Context) -> None:
         limit = min(limit, ctx.settings.page_max)
         after = decode_cursor(cursor) if cursor else None
         public = await ctx.public_view(caller, f.campaign)
+        selection = selection_of(f, public)
 
         def compute() -> bytes:
-            selection = selection_of(f, public)
             with ctx.cursor() as con:
-                p = plan(con, selection, after=after, limit=limit + 1, shape=ctx.shape(con))
+                p = plan(con, selection, after=after, limit=limit + 1, shape=ctx.shape(con),
+                         assigned=ctx.assigned(con))
                 rows = page_rows(con, p)
             nxt = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
             return page_json(rows[:limit], p.quantities, selection.checked().positions, nxt)
 
         key = ("readings", query_key(f), public, limit, after)
-        return await ctx.answer(key, key[1][1], if_none_match, compute)
+        return await ctx.answer(key, key[1][1], if_none_match, compute, days_read(selection))
 
     @router.get("/readings/aggregate", response_model=m.AggregatePage,
                 summary="Fixed windows: statistics, count, expected count and coverage")

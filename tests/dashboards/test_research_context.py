@@ -159,3 +159,25 @@ def test_without_a_change_feed_a_write_is_seen_at_once_and_etags_still_give_304(
                   [(START + pd.Timedelta(minutes=1)).tz_localize(None).to_pydatetime()])
     second = httpx.get(readings, params=params, headers={"If-None-Match": etag})
     assert second.status_code == 200 and second.json()["count"] < first.json()["count"]
+
+
+def test_the_participant_lookup_is_left_out_only_where_it_would_find_nobody(store: duckdb.DuckDBPyConnection) -> None:
+    """Devices nobody was assigned: no ``ASOF`` join, and the very rows the join gives (participant NULL)."""
+    from analysis.export import Selection, plan
+    from analysis.export.selection import assigned_devices
+
+    cur = store.cursor()
+    assert assigned_devices(cur) == {"kit-01"}
+    every = frozenset({"kit-01", "kit-02", "kit-03"})  # as if each had been assigned: the lookup always runs
+    for devices, joined in ((("kit-02",), False), (("kit-02", "kit-03"), False), (("kit-01", "kit-02"), True),
+                            ((), True)):
+        for positions in (False, True):
+            selection = Selection(campaign="versailles", devices=devices, positions=positions)
+            skipped, lookup = plan(cur, selection), plan(cur, selection, assigned=every)
+            assert ("asg" in skipped.sql) is joined and "asg" in lookup.sql
+            assert skipped.columns == lookup.columns
+            rows = cur.sql(skipped.sql, params=list(skipped.params)).to_arrow_table()
+            assert rows.num_rows and rows.equals(cur.sql(lookup.sql, params=list(lookup.params)).to_arrow_table())
+            if not joined:
+                assert set(rows.column("participant").to_pylist()) == {None}
+    cur.close()

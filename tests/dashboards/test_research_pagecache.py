@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import replace
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from dashboards.research import DataVersions, ResearchSettings, research_router
 from dashboards.research.auth import create_token
 from dashboards.research.models import ReadingsPage
-from dashboards.research.pagecache import PageCache, etag_of, matches
+from dashboards.research.pagecache import DAY_MS, PageCache, etag_of, matches
 from ingest import registry as reg
 from ingest.store import Store
 from ingest.worker import IngestSettings, IngestWorker
@@ -61,6 +62,14 @@ class _Counted:
         return getattr(self._cur, name)
 
 
+def _record(t: int) -> contract.Record:
+    return contract.Record(0, t, "plantower-pms5003", {"pm2_5": 5.0})
+
+
+def _iso(ms: int) -> str:
+    return pd.Timestamp(ms, unit="ms", tz="UTC").isoformat()
+
+
 def _batch(device: str, seqs: range, t0: int) -> bytes:
     records = tuple(contract.Record(s, t0 + s * 1000, "plantower-pms5003", {"pm2_5": 5.0 + s}) for s in seqs)
     return contract.encode_batch(contract.Batch(device, "boot-a", records))
@@ -94,9 +103,11 @@ def live(tmp_path: Path, broker: tuple[str, int], unique: str, serve: Callable[[
         wait_until(lambda: worker.connected, timeout=10, what="ingest to connect")
         time.sleep(0.2)  # the worker's subscription reaches the broker (as tests/ingest/test_worker.py)
 
-        def publish(device: str, seqs: range) -> None:
+        def publish(device: str, seqs: range, first_ms: int | None = None) -> None:
+            """Records ``seqs`` of ``device`` 1 s apart: seq s at ``t0 + s`` s, or the first at ``first_ms`` [ms]."""
             before = sum(heard)
-            publisher.publish(contract.topic(campaign, device), _batch(device, seqs, t0), qos=1).wait_for_publish(5)
+            payload = _batch(device, seqs, t0 if first_ms is None else first_ms - seqs.start * 1000)
+            publisher.publish(contract.topic(campaign, device), payload, qos=1).wait_for_publish(5)
             wait_until(lambda: sum(heard) == before + len(seqs), timeout=10, what="the commit's listeners")
 
         t0 = int(time.time() * 1000) - 60_000
@@ -134,6 +145,52 @@ def test_a_page_is_answered_from_memory_until_a_commit_touches_its_device(live: 
     assert [r["seq"] for r in fresh.json()["readings"]] == list(range(15))
     assert fresh.headers["etag"] != etag
     assert cursors.statements > statements
+
+
+def test_a_past_days_page_stays_cached_while_today_is_committed_and_a_late_record_of_it_is_seen_at_once(
+        live: dict[str, Any]) -> None:
+    """A live campaign commits today's records every few hundred ms; yesterday's page is not read again for them."""
+    url, publish, cursors, auth = live["url"], live["publish"], live["cursors"], live["auth"]
+    today = int(time.time() * 1000) // DAY_MS * DAY_MS  # 00:00 UTC today [ms]
+    yesterday = today - DAY_MS
+    params = {"campaign": live["campaign"], "device": "kit-01", "quantity": "pm2_5", "limit": 1000,
+              "start": _iso(yesterday), "end": _iso(today)}
+    publish("kit-01", range(0, 10), yesterday + 3_600_000)
+    first = httpx.get(url + READINGS, params=params, headers=auth)
+    assert first.status_code == 200 and first.json()["count"] == 10
+
+    statements = cursors.statements
+    now = max(today, int(time.time() * 1000) - 60_000)
+    for seqs in (range(10, 15), range(15, 20), range(20, 25)):  # three commits of today's records, same device
+        publish("kit-01", seqs, now + seqs.start * 1000)
+        assert httpx.get(url + READINGS, params=params, headers=auth).content == first.content
+    assert cursors.statements == statements, "yesterday's cached page was read again for today's records"
+    since_today = {k: v for k, v in params.items() if k != "end"} | {"start": _iso(today)}
+    assert httpx.get(url + READINGS, params=since_today, headers=auth).json()["count"] == 15
+
+    publish("kit-01", range(25, 28), yesterday + 7_200_000)  # a late upload of yesterday (store and forward)
+    late = httpx.get(url + READINGS, params=params, headers=auth | {"If-None-Match": first.headers["etag"]})
+    assert late.status_code == 200 and late.json()["count"] == 13
+    assert [r["seq"] for r in late.json()["readings"]] == [*range(0, 10), *range(25, 28)]
+
+
+def test_a_page_of_a_device_nobody_carried_names_its_participant_once_assigned_through_the_api(
+        live: dict[str, Any]) -> None:
+    """The cached "devices ever assigned" (which lets a page skip the participant lookup) follows the registry."""
+    url, publish, admin = live["url"], live["publish"], live["admin"]
+    publish("kit-01", range(0, 10))
+    params = {"campaign": live["campaign"], "device": "kit-01", "limit": 1000}
+    assert {r["participant"] for r in httpx.get(url + READINGS, params=params, headers=admin).json()["readings"]} \
+        == {None}
+    base = f"{url}/research/v1"
+    assert httpx.post(f"{base}/campaigns/{live['campaign']}/kits", headers=admin,
+                      json={"kit": "k1", "devices": {"kit-01": ["plantower-pms5003"]}}).status_code == 201
+    who = httpx.post(f"{base}/campaigns/{live['campaign']}/participants", headers=admin).json()["participant"]
+    starts = pd.Timestamp(time.time() - 3600, unit="s", tz="UTC")
+    assert httpx.post(f"{base}/participants/{who}/assignments", headers=admin,
+                      json={"kit": "k1", "starts": starts.isoformat()}).status_code == 201
+    after = httpx.get(url + READINGS, params=params, headers=admin).json()["readings"]
+    assert len(after) == 10 and {r["participant"] for r in after} == {who}
 
 
 def test_a_write_through_the_api_invalidates_every_cached_page(live: dict[str, Any]) -> None:
@@ -175,13 +232,66 @@ def test_the_cache_keeps_within_its_byte_budget_and_evicts_the_least_recently_us
 def test_versions_change_only_for_the_devices_a_commit_touched() -> None:
     versions = DataVersions()
     one, both, every = versions.snapshot(("kit-01",)), versions.snapshot(("kit-01", "kit-02")), versions.snapshot(())
-    versions.listener([("c", "kit-02", "b", None)])
+    versions.listener([("c", "kit-02", "b", _record(int(time.time() * 1000)))])
     assert versions.snapshot(("kit-01",)) == one
     assert versions.snapshot(("kit-01", "kit-02")) != both and versions.snapshot(()) != every
     versions.listener([])  # a commit of repeats only changes nothing
     assert versions.snapshot(("kit-01", "kit-02")) == versions.snapshot(("kit-01", "kit-02"))
     versions.bump_all()
     assert versions.snapshot(("kit-01",)) != one
+
+
+def test_versions_by_day_change_only_for_the_days_a_commit_touched() -> None:
+    versions = DataVersions()
+    day = 20_574  # 2026-05-01 UTC
+    kit, both = ("kit-01",), ("kit-01", "kit-02")
+
+    def now() -> dict[str, tuple[int, ...]]:
+        return {"yesterday": versions.snapshot(kit, (day, day)), "today": versions.snapshot(kit, (day + 1, day + 1)),
+                "since yesterday": versions.snapshot(kit, (day, None)),
+                "until yesterday": versions.snapshot(kit, (None, day)), "all time": versions.snapshot(kit),
+                "yesterday, both": versions.snapshot(both, (day, day)),
+                "yesterday, all devices": versions.snapshot((), (day, day)),
+                "today, all devices": versions.snapshot((), (day + 1, day + 1)),
+                "all devices, all time": versions.snapshot(())}
+
+    def changed(before: dict[str, tuple[int, ...]]) -> set[str]:
+        return {name for name, snap in now().items() if snap != before[name]}
+
+    start = now()
+    versions.listener([("c", "kit-01", "b", _record((day + 1) * DAY_MS + 5))] * 3)  # today, one commit
+    assert changed(start) == {"today", "since yesterday", "all time", "today, all devices", "all devices, all time"}
+    start = now()
+    versions.listener([("c", "kit-01", "b", _record(day * DAY_MS + 10))])  # a late record of yesterday
+    assert changed(start) == {"yesterday", "since yesterday", "until yesterday", "all time", "yesterday, both",
+                              "yesterday, all devices", "all devices, all time"}
+    start = now()
+    versions.listener([("c", "kit-02", "b", _record(day * DAY_MS - 1))])  # the day before: another device
+    assert changed(start) == {"all devices, all time"}
+    start = now()
+    versions.bump(["kit-01"])  # a change at a time not told: every page of the device
+    assert changed(start) == set(start)
+    start = now()
+    versions.listener([])  # a commit of repeats only
+    assert changed(start) == set()
+
+
+def test_day_span_is_the_utc_days_a_half_open_range_touches() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from analysis.export import Selection
+    from dashboards.research.pagecache import day_span
+    from dashboards.research.routes_data import days_read
+
+    midnight = datetime(2026, 5, 1, tzinfo=UTC)
+    day = 20_574
+    assert day_span(midnight, midnight + timedelta(days=1)) == (day, day)  # the end is left out
+    assert day_span(midnight, midnight + timedelta(days=1, microseconds=1)) == (day, day + 1)
+    assert day_span(midnight.replace(tzinfo=None), None) == (day, None)  # naive: UTC
+    assert day_span(None, datetime(2026, 5, 1, 1, tzinfo=timezone(timedelta(hours=2)))) == (None, day - 1)
+    one_day = Selection(start=midnight, end=midnight + timedelta(days=1))
+    assert days_read(one_day) == (day, day)
+    assert days_read(replace(one_day, positions=True)) == (day - 1, day)  # a fix up to tolerance_s earlier
 
 
 def test_if_none_match_uses_the_weak_comparison_of_rfc_9110() -> None:

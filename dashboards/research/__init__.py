@@ -61,8 +61,10 @@ def research_router(con_factory: Callable[[], duckdb.DuckDBPyConnection], settin
         The store's change feed: with it, answered pages are cached
         (``settings.page_cache_mb``) and invalidated exactly.  Every writer
         of the store must bump it after each commit: ingest through
-        ``worker.listeners.insert(0, versions.listener)``, any other writer
-        (an import, a registry change made outside this router) with
+        ``worker.listeners.insert(0, versions.listener)``; a writer that
+        knows its rows (an import, a push) with ``versions.listener(rows)``,
+        which invalidates only their devices and days; any other writer (a
+        registry change made outside this router) with
         ``versions.bump_all()``.  Without it nothing is cached.
 
     Returns

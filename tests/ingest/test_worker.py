@@ -253,3 +253,29 @@ def test_qsec_ingest_decodes_in_a_thread_on_two_cores_and_in_processes_beyond(cp
     from ingest.decode import default_processes
 
     assert default_processes(cpus) == expected
+
+
+def test_the_broker_sends_more_than_its_default_window_before_the_first_commit(tmp_path: Path, broker, unique) -> None:
+    """MQTT 5 Receive Maximum: ingest may hold up to 1000 unacknowledged messages, not Mosquitto's 20/100.
+
+    Messages are acknowledged after their commit; with a window of 100 the broker would stop at 100 messages
+    until the first commit, and receiving could never run ahead of committing.
+    """
+    store = Store(tmp_path / "qsec.duckdb")
+    w = IngestWorker(store, IngestSettings(host=broker[0], port=broker[1], client_id=f"test-ingest-{unique}",
+                                           share_group=f"g{unique}", campaign_filter=f"c{unique}",
+                                           batch_ms=60_000, batch_records=50 * 1000)).start()
+    try:
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        pub.max_inflight_messages_set(100)
+        pub.connect(*broker)
+        pub.loop_start()
+        topic, t0 = contract.topic(f"c{unique}", "kit-07"), int(time.time() * 1000) - 600_000
+        for k in range(300):
+            pub.publish(topic, _batch("kit-07", "b", range(k, k + 1), t0), qos=1)
+        wait_until(lambda: w.metrics["messages_received"] == 300, timeout=30, what="300 unacknowledged messages held")
+        assert store.new_cursor().execute("SELECT count(*) FROM readings").fetchone()[0] == 0  # nothing committed yet
+        pub.loop_stop()
+    finally:
+        w.stop()  # stop() commits what it holds
+        store.close()

@@ -28,7 +28,6 @@ Prints medians and the ratios qsec/raw and 2 workers / 1 worker.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import statistics
@@ -42,6 +41,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_args import parse  # noqa: E402
 
 from ingest.decode import default_processes  # noqa: E402
 from ingest.store import Store  # noqa: E402
@@ -102,7 +103,39 @@ class Publisher:
         self.proc.join(120)
 
 
-def raw_rate(port: int, msgs: list[bytes], n_records: int) -> float:
+class CpuMeter:
+    """CPU time [µs per record] of each part of a run: publisher, broker, this process, decoding processes (psutil)."""
+
+    def __init__(self, pub: Publisher, broker_pid: int):
+        import psutil
+
+        me = psutil.Process()
+        decoders = [p for p in me.children() if p.pid != pub.proc.pid and "spawn_main" in " ".join(p.cmdline())]
+        self.parts = {"publisher": [psutil.Process(pub.proc.pid)], "mosquitto": [psutil.Process(broker_pid)],
+                      "ingest / subscriber": [me], "decoding processes": decoders}
+        self.start = self._now()
+
+    def _now(self) -> dict[str, float]:
+        import psutil
+
+        out = {}
+        for part, procs in self.parts.items():
+            total = 0.0
+            for p in procs:
+                try:
+                    c = p.cpu_times()
+                    total += c.user + c.system
+                except psutil.Error:
+                    pass
+            out[part] = total
+        return out
+
+    def per_record(self, n_records: int) -> dict[str, float]:
+        end = self._now()
+        return {k: 1e6 * (end[k] - self.start[k]) / n_records for k in end}
+
+
+def raw_rate(port: int, msgs: list[bytes], n_records: int, broker_pid: int) -> tuple[float, dict[str, float]]:
     done = threading.Event()
     got = [0]
 
@@ -117,16 +150,19 @@ def raw_rate(port: int, msgs: list[bytes], n_records: int) -> float:
     sub.subscribe("bench/raw", qos=1)
     sub.loop_start()
     pub = Publisher(port, "bench/raw", msgs)
+    meter = CpuMeter(pub, broker_pid)
     t = pub.fire()
     done.wait(300)
     dt = time.perf_counter() - t
+    cpu = meter.per_record(n_records)
     pub.join()
     sub.loop_stop()
     sub.disconnect()
-    return n_records / dt
+    return n_records / dt, cpu
 
 
-def qsec_rate(port: int, msgs: list[bytes], n_records: int, workers: int, tag: str, decode_processes: int) -> float:
+def qsec_rate(port: int, msgs: list[bytes], n_records: int, workers: int, tag: str, decode_processes: int,
+              broker_pid: int) -> tuple[float, dict[str, float]]:
     with tempfile.TemporaryDirectory() as d:
         store = Store(Path(d) / "bench.duckdb")
         ws = [IngestWorker(store, IngestSettings(port=port, client_id=f"bench-{tag}-{i}", share_group=f"bench{tag}",
@@ -134,16 +170,18 @@ def qsec_rate(port: int, msgs: list[bytes], n_records: int, workers: int, tag: s
                                                  decode_processes=decode_processes)).start()
               for i in range(workers)]
         pub = Publisher(port, contract.topic(f"bench{tag}", "kit-b"), msgs)
+        meter = CpuMeter(pub, broker_pid)
         t = pub.fire()
         cur = store.new_cursor()
         while cur.execute("SELECT count(*) FROM readings").fetchone()[0] < n_records:
             time.sleep(0.02)
         dt = time.perf_counter() - t
+        cpu = meter.per_record(n_records)
         pub.join()
         for w in ws:
             w.stop()
         store.close()
-    return n_records / dt
+    return n_records / dt, cpu
 
 
 def store_rate(msgs: list[bytes], n_records: int, tag: str) -> float:
@@ -166,25 +204,26 @@ def store_rate(msgs: list[bytes], n_records: int, tag: str) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--records", type=int, default=200_000)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args()
-    if a.quick:
-        a.records, a.repeats = 40_000, 1
+    a = parse(__doc__, "records", 200_000, 40_000)
     with tempfile.TemporaryDirectory() as d:
         broker = MosquittoProcess(Path(d), BrokerConfig(port=free_port(), max_inflight_messages=100)).start()
         try:
             res: dict[str, list[float]] = {"raw": [], "qsec-1": [], "qsec-2": [], "qsec-1-other": [], "store": []}
             dp = default_processes()
             other = 1 if dp == 0 else 0
+            cpu: dict[str, list[dict[str, float]]] = {k: [] for k in ("raw", "qsec-1", "qsec-1-other")}
+            pid = broker.proc.pid
             for r in range(a.repeats):
                 msgs = payloads(a.records, "kit-b", f"boot{r}")
-                res["raw"].append(raw_rate(broker.port, msgs, a.records))
-                res["qsec-1"].append(qsec_rate(broker.port, msgs, a.records, 1, f"a{r}", dp))
-                res["qsec-2"].append(qsec_rate(broker.port, msgs, a.records, 2, f"b{r}", dp))
-                res["qsec-1-other"].append(qsec_rate(broker.port, msgs, a.records, 1, f"c{r}", other))
+                for key, run in (("raw", lambda: raw_rate(broker.port, msgs, a.records, pid)),
+                                 ("qsec-1", lambda: qsec_rate(broker.port, msgs, a.records, 1, f"a{r}", dp, pid)),
+                                 ("qsec-2", lambda: qsec_rate(broker.port, msgs, a.records, 2, f"b{r}", dp, pid)),
+                                 ("qsec-1-other", lambda: qsec_rate(broker.port, msgs, a.records, 1, f"c{r}", other,
+                                                                    pid))):
+                    rec_s, used = run()
+                    res[key].append(rec_s)
+                    if key in cpu:
+                        cpu[key].append(used)
                 res["store"].append(store_rate(msgs, a.records, f"d{r}"))
                 print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f} rec/s" for k, v in res.items()), flush=True)
         finally:
@@ -203,6 +242,14 @@ def main() -> None:
     ]
     for label, rate, extra in rows:
         print(f"  {label:<55} {rate:>10,.0f} records/s   {rate / raw:.2f} x raw{extra}")
+    print(f"\nCPU per record [µs], medians: raw | 1 worker ({way.get(dp, dp)}) | 1 worker ({way[1 if dp == 0 else 0]})")
+    parts = list(cpu["raw"][0])
+    for part in parts + ["total"]:
+        cells = []
+        for key in ("raw", "qsec-1", "qsec-1-other"):
+            values = [sum(c.values()) if part == "total" else c[part] for c in cpu[key]]
+            cells.append(f"{statistics.median(values):6.2f}")
+        print(f"  {part:<22} " + " | ".join(cells))
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def _pipeline(data_dir: Path, broker: str, client_id: str, share_group: str, inf
 @click.option("--share-group", default="qsec-ingest", show_default=True, help="MQTT 5 shared-subscription group.")
 @click.option("--decode-processes", default=None, type=click.IntRange(0, 64),
               help="Processes that decode and check messages while this one receives and commits "
-                   "(0: decode in a thread of this process) [default: 0 on 1-2 cores, else half the cores, 4 at most].")
+                   "(0: decode in a thread of this process) [default: 0 on 1 core, else half the cores, 1 to 4].")
 @mirror_options
 @mqtt_auth_options
 def ingest(data_dir: Path | None, broker: str, client_id: str, share_group: str, **influx: str) -> None:

@@ -38,7 +38,28 @@ def own_broker(tmp_path: Path) -> Iterator[MosquittoProcess]:
         m.stop()
 
 
+_UNIQUES: set[str] = set()
+
+
 @pytest.fixture
 def unique() -> str:
     """A short id unique to this test run, for campaign/device/client ids on a shared broker."""
-    return uuid.uuid4().hex[:8]
+    u = uuid.uuid4().hex[:8]
+    _UNIQUES.add(u)
+    return u
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clear_retained_messages_of_the_session() -> Iterator[None]:
+    """After the session, clear the retained messages its tests left on the machine's broker.
+
+    Bridges publish a retained ``…/status``; on the shared broker of 127.0.0.1:1883 those of test kits
+    (ids holding a ``unique``) would otherwise stay for ever and show in every ``qsec status``.  An empty
+    retained message removes one (MQTT 5.0 §3.3.1.3).
+    """
+    yield
+    if not _UNIQUES or not mqtt_answers("127.0.0.1", 1883):
+        return
+    from retained import clear_retained
+
+    clear_retained("127.0.0.1", 1883, lambda topic: any(u in topic for u in _UNIQUES))

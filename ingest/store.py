@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import duckdb
 import numpy as np
@@ -30,6 +30,9 @@ import pyarrow as pa
 from ingest import keys
 from qsec import contract
 from qsec.quantities import QUANTITIES
+
+if TYPE_CHECKING:
+    from ingest.tracking import SeqTracker
 
 CHECKPOINT_WAL = "64MB"  # WAL size that triggers an automatic checkpoint
 ROW_KEY_COLUMNS = ("campaign", "device", "boot", "seq", "time", "sensor", "flags", "received")
@@ -156,6 +159,7 @@ class Store:
         # replay after a crash to 64 MB.  https://duckdb.org/docs/stable/configuration/overview
         self._db.execute(f"SET checkpoint_threshold = '{CHECKPOINT_WAL}'")
         self._write_lock = threading.Lock()
+        self._tracker: SeqTracker | None = None
         self.exact_writes = 0  # commits that met a repeat and took the ON CONFLICT path
         self._local = threading.local()
         self.quantity_columns: tuple[str, ...] = create_schema(self._db)
@@ -291,6 +295,16 @@ class Store:
         cur.unregister("incoming_dead")
 
     # ------------------------------------------------------------ reads used by ingest and status
+    def seq_tracker(self) -> "SeqTracker":
+        """The gap accounting of this store, seeded from it once: shared by every worker writing here."""
+        with self._write_lock:
+            if self._tracker is None:
+                from ingest.tracking import SeqTracker
+
+                self._tracker = SeqTracker()
+                self._tracker.seed(self.seq_tallies())
+            return self._tracker
+
     def seq_tallies(self) -> list[tuple[str, str, int, int]]:
         """``(device, boot, max(seq), count)`` for every boot: the seed of gap accounting."""
         return [tuple(r) for r in self.cursor().execute(

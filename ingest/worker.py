@@ -50,7 +50,6 @@ import pyarrow as pa
 from ingest import adapters, decode, keys
 from ingest.store import Store
 from qsec import contract
-from ingest.tracking import SeqTracker
 
 log = logging.getLogger("qsec.ingest")
 
@@ -154,8 +153,7 @@ class IngestWorker:
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._backoff = 0.0  # [s] after a failed commit
-        self.tracker = SeqTracker()
-        self.tracker.seed(store.seq_tallies())
+        self.tracker = store.seq_tracker()  # one per store: workers sharing a subscription see whole sequences
         self.lag = LagHistogram()
         self.bridges: dict[str, dict] = {}  # device -> its last retained status message
         self.broker_dropped: int | None = None  # Mosquitto's $SYS count of dropped messages

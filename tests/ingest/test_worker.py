@@ -279,3 +279,27 @@ def test_the_broker_sends_more_than_its_default_window_before_the_first_commit(t
     finally:
         w.stop()  # stop() commits what it holds
         store.close()
+
+
+def test_two_workers_sharing_a_subscription_account_gaps_together(tmp_path: Path, broker, unique: str) -> None:
+    """Each worker gets part of a device's messages; the store's one tracker still sees the whole sequence."""
+    store = Store(tmp_path / "qsec.duckdb")
+    ws = [IngestWorker(store, IngestSettings(host=broker[0], port=broker[1], client_id=f"test-ingest-{unique}-{i}",
+                                             share_group=f"g{unique}", campaign_filter=f"c{unique}", batch_ms=20)).start()
+          for i in range(2)]
+    try:
+        pub = _client(*broker)
+        topic, t0 = contract.topic(f"c{unique}", "kit-08"), int(time.time() * 1000) - 600_000
+        for k in range(40):
+            pub.publish(topic, _batch("kit-08", "b", range(k * 10, k * 10 + 10), t0), qos=1).wait_for_publish(5)
+        cur = store.new_cursor()
+        wait_until(lambda: cur.execute("SELECT count(*) FROM readings").fetchone()[0] == 400, what="400 records")
+        wait_until(lambda: sum(w.metrics["records_stored"] for w in ws) == 400, what="both workers' counters")
+        assert all(w.metrics["records_stored"] > 0 for w in ws), "the shared subscription split the messages"
+        for w in ws:
+            assert w.tracker.missing_by_device() == {"kit-08": 0} and w.tracker.highest("kit-08") == {"b": 399}
+        pub.loop_stop()
+    finally:
+        for w in ws:
+            w.stop()
+        store.close()

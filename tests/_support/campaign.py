@@ -26,6 +26,8 @@ in measurement order, as the bridge numbers records.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -193,3 +195,21 @@ def _clock_step(frame: pd.DataFrame, event: Event) -> pd.DataFrame:
     first = frame.index[after][:1]
     frame.loc[first, "flags"] = frame.loc[first, "flags"] | FLAG_CLOCK_JUMP
     return frame
+
+
+def campaign_store(path: str | Path, hours: float, **campaign: Any) -> duckdb.DuckDBPyConnection:
+    """A store file with ``hours`` of the simulated kits and the registry, their campaign ``versailles`` created.
+
+    ``campaign`` goes to :func:`ingest.registry.create_campaign` (``public=True``, ``title=…``); kits,
+    participants and opt-outs are each test's own.
+    """
+    from ingest import registry
+    from readings_table import create_readings
+
+    con = duckdb.connect(str(path))
+    con.execute("SET TimeZone = 'UTC'")
+    create_readings(con)
+    store_campaign(con, hours)
+    registry.ensure_registry_schema(con)
+    registry.create_campaign(con, "versailles", **campaign)
+    return con

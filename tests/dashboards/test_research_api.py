@@ -15,9 +15,8 @@ import pytest
 from fastapi import FastAPI
 
 import pandas as pd
-from campaign import START, make_campaign
+from campaign import START, campaign_store
 from harness import wait_until
-from readings_table import create_readings, insert_readings
 
 from dashboards.research import ResearchSettings, research_router
 from dashboards.research.auth import create_token, revoke_token
@@ -39,12 +38,8 @@ class Clock:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
     """Half an hour of three kits; kit-01 carried by a participant with an opt-out and a home zone."""
-    con = duckdb.connect(str(tmp_path_factory.mktemp("research") / "qsec.duckdb"))
-    con.execute("SET TimeZone = 'UTC'")
-    create_readings(con)
-    insert_readings(con, make_campaign(hours=0.5).records)
-    reg.ensure_registry_schema(con)
-    reg.create_campaign(con, "versailles", title="Versailles", public=True)
+    con = campaign_store(tmp_path_factory.mktemp("research") / "qsec.duckdb", hours=0.5, title="Versailles",
+                         public=True)
     reg.create_campaign(con, "secret", title="Private")
     reg.register_kit(con, "versailles", "k1", {"kit-01": ["plantower-pms5003t", "nmea-gps"]})
     who = reg.add_participant(con, "versailles")

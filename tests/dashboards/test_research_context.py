@@ -10,9 +10,8 @@ import duckdb
 import httpx
 import pandas as pd
 import pytest
-from campaign import START, make_campaign
+from campaign import START, campaign_store
 from fastapi import FastAPI
-from readings_table import create_readings, insert_readings
 
 from dashboards.research import ResearchSettings, research_router
 from dashboards.research.auth import create_token
@@ -37,12 +36,7 @@ class CountingCursors:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
     """Six minutes of three kits; kit-01 carried by a participant from two minutes in."""
-    con = duckdb.connect(str(tmp_path_factory.mktemp("research-context") / "qsec.duckdb"))
-    con.execute("SET TimeZone = 'UTC'")
-    create_readings(con)
-    insert_readings(con, make_campaign(hours=0.1).records)
-    reg.ensure_registry_schema(con)
-    reg.create_campaign(con, "versailles", public=True)
+    con = campaign_store(tmp_path_factory.mktemp("research-context") / "qsec.duckdb", hours=0.1, public=True)
     reg.register_kit(con, "versailles", "k1", {"kit-01": ["plantower-pms5003t", "nmea-gps"]})
     who = reg.add_participant(con, "versailles")
     reg.assign_kit(con, who, "k1", START + pd.Timedelta(minutes=2))
@@ -112,12 +106,7 @@ def test_a_page_names_the_same_participants_as_the_export_query(
     """Assignments that end, follow one another and leave gaps: the page's lookup agrees with the export's join."""
     from analysis.export import Selection, plan
 
-    con = duckdb.connect(str(tmp_path / "qsec.duckdb"))
-    con.execute("SET TimeZone = 'UTC'")
-    create_readings(con)
-    insert_readings(con, make_campaign(hours=0.1).records)
-    reg.ensure_registry_schema(con)
-    reg.create_campaign(con, "versailles")
+    con = campaign_store(tmp_path / "qsec.duckdb", hours=0.1)
     reg.register_kit(con, "versailles", "k1", {"kit-01": ["plantower-pms5003t"]})
     reg.register_kit(con, "versailles", "k2", {"kit-02": ["plantower-pms5003t"]})
     times = [t for (t,) in con.execute("SELECT DISTINCT time FROM readings WHERE device IN ('kit-01', 'kit-02') "

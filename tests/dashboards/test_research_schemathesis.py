@@ -5,16 +5,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 
-import duckdb
 import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from campaign import START, make_campaign
+from campaign import START, campaign_store
 from http_server import serving
-from readings_table import create_readings, insert_readings
 
 from dashboards.research import ResearchSettings, research_router
 from dashboards.research.auth import create_token
@@ -26,12 +24,7 @@ PEPPER = secrets.token_urlsafe(32)
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """A real server over a small public campaign, and an admin token."""
-    con = duckdb.connect(str(tmp_path_factory.mktemp("fuzz") / "qsec.duckdb"))
-    con.execute("SET TimeZone = 'UTC'")
-    create_readings(con)
-    insert_readings(con, make_campaign(hours=0.05).records)
-    reg.ensure_registry_schema(con)
-    reg.create_campaign(con, "versailles", public=True)
+    con = campaign_store(tmp_path_factory.mktemp("fuzz") / "qsec.duckdb", hours=0.05, public=True)
     reg.register_kit(con, "versailles", "k1", {"kit-01": ["plantower-pms5003t"]})
     reg.assign_kit(con, reg.add_participant(con, "versailles"), "k1", START)
     _, token = create_token(con, PEPPER, name="fuzz", role="admin")

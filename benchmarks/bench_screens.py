@@ -45,9 +45,6 @@ CLIENTS = 50
 GOAL_P99_S = 1.0
 
 
-serve_in_thread = start_server  # soak_screen.py imports it from here
-
-
 def store_app(hub: LiveHub, folder: Path, campaign: str = "bench") -> object:
     """The dashboard over an empty store file, as a fresh ``qsec up`` has."""
     con = duckdb.connect(str(folder / "qsec.duckdb"))
@@ -95,7 +92,7 @@ def run_sse(n: int, rate_hz: float, clients: int = CLIENTS) -> np.ndarray:
     """Latencies [s] of ``n`` events to ``clients`` SSE clients."""
     hub = LiveHub(maxsize=1024)
     with tempfile.TemporaryDirectory(prefix="qsec-bench-screens-") as folder:
-        served = serve_in_thread(store_app(hub, Path(folder)))
+        served = start_server(store_app(hub, Path(folder)))
         sent: dict[int, float] = {}
         go = threading.Event()
         thread = threading.Thread(target=publisher, args=(hub, sent, n, rate_hz, go), daemon=True)

@@ -31,9 +31,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_screens import serve_in_thread, store_app
+from bench_screens import store_app
 
 from dashboards.live import LiveHub
+from dashboards.serve_thread import start_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -87,7 +88,7 @@ def soak(seconds: float, every_s: float, csv_path: Path, *, view: str = "live", 
     stop = threading.Event()
     count = [0]
     with tempfile.TemporaryDirectory(prefix="qsec-soak-") as folder:
-        served = serve_in_thread(store_app(hub, Path(folder), campaign="soak"))
+        served = start_server(store_app(hub, Path(folder), campaign="soak"))
         feeder = threading.Thread(target=walkers, args=(hub, stop, rate_hz, count), daemon=True)
         try:
             with sync_playwright() as playwright:

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from fastapi import FastAPI
 from harness import CHROMIUM, CHROMIUM_ARGS, require_chromium
-from http_server import Server, start_server
+from dashboards.serve_thread import Server, start_server
 from kiosk_data import exhibition_day
 from readings_table import create_readings
 

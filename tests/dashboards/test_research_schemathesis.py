@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from campaign import START, campaign_store
-from http_server import serving
+from dashboards.serve_thread import serving
 
 from dashboards.research import ResearchSettings, research_router
 from dashboards.research.auth import create_token

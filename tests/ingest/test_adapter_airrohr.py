@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from http_server import serving
+from dashboards.serve_thread import serving
 
 from ingest.adapters import airrohr
 from ingest.adapters.airrohr_http import PATH, router

@@ -54,9 +54,11 @@ class Decoded:
 
 
 def campaign_of(topic: str) -> str | None:
-    """The campaign segment of a ``qsec/v1/<campaign>/…`` topic, without validating it (cheap)."""
-    parts = topic.split("/", 3)
-    return parts[2] if len(parts) > 3 and parts[0] + "/" + parts[1] == contract.TOPIC_ROOT else None
+    """The campaign of a valid ``qsec/v1/<campaign>/…`` topic, else None (an external format's, or a bad one)."""
+    try:
+        return contract.parse_topic(topic).campaign
+    except contract.ContractError:
+        return None
 
 
 def decode(messages: Sequence[tuple[str, bytes]], *, now_ms: int, not_before: dict[str, int | None],

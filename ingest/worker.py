@@ -313,19 +313,19 @@ class IngestWorker:
             with self._cond:
                 if len(self._inbox) < cap:  # a full group waiting: no wait
                     self._cond.wait(timeout=max(s.batch_ms / 1000, self._backoff))
-                # At most one group's worth: a backlog becomes several groups, decoded while earlier ones commit,
-                # rather than one group as large as the receive window, which would leave nothing to overlap.
-                work, self._inbox = self._inbox[:cap], self._inbox[cap:]
-            if work:
+            if work := self._take(cap):
                 self._hand_over(work)
-        while True:
-            with self._cond:
-                work, self._inbox = self._inbox[:cap], self._inbox[cap:]
-            if not work:
-                break
+        while work := self._take(cap):
             self._hand_over(work)
         self._ready.put(None)
         writer.join()
+
+    def _take(self, cap: int) -> list[_Pending]:
+        """At most one group's worth from the inbox: a backlog becomes several groups, decoded while earlier ones
+        commit, rather than one group as large as the receive window, which would leave nothing to overlap."""
+        with self._cond:
+            work, self._inbox = self._inbox[:cap], self._inbox[cap:]
+        return work
 
     @property
     def _group_messages(self) -> int:

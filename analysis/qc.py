@@ -35,7 +35,9 @@ Sources
   performance of a low-cost air particle mass sensor and the effect of
   atmospheric fog", Atmos. Meas. Tech. 11, 4883-4890: optical sensors read
   high above about 75 % RH.
-- Distances: haversine on a sphere of radius 6 371 008.8 m (IUGG mean radius).
+- Distances: :func:`analysis.positions.haversine_m`, the haversine on a
+  sphere of the IUGG mean Earth radius R1 = 6 371 008.8 m (Moritz,
+  "Geodetic Reference System 1980", Journal of Geodesy 74, 2000).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from analysis.positions import haversine_m
 from analysis.resample import time_ints
 from qsec import contract
 from qsec import quantities as qty
@@ -76,7 +79,6 @@ SENSOR_RANGES: dict[str, dict[str, tuple[float, float]]] = {
 """Documented measuring range per sensor model and quantity [the quantity's unit]; others: the quantity table's."""
 SPIKE_FLOOR: dict[str, float] = {**{name: 10.0 for name in _PM_MASS}, "co2": 50.0}
 """Smallest deviation from the rolling median that counts as a spike [unit]: the sensors' stated accuracy."""
-EARTH_RADIUS_M = 6_371_008.8
 _BOOT_WITH_START = re.compile(r"^[0-9a-f]{24}$")
 
 
@@ -342,15 +344,13 @@ def gps_jumps(r: _Records, max_speed: float = 100.0) -> np.ndarray:
     if lat is None or lon is None:
         return hit
     rows = r.order[np.isfinite(lat[r.order]) & np.isfinite(lon[r.order])]
-    phi, lam, t, device = np.radians(lat[rows]), np.radians(lon[rows]), r.t[rows] / r.per_s, r.device[rows]
+    lat, lon, t, device = lat[rows], lon[rows], r.t[rows] / r.per_s, r.device[rows]
 
     def speed(lag: int) -> np.ndarray:
         out = np.full(len(rows), np.inf)
         if len(rows) > lag:
             a, b = slice(None, -lag), slice(lag, None)
-            h = (np.sin((phi[b] - phi[a]) / 2) ** 2
-                 + np.cos(phi[a]) * np.cos(phi[b]) * np.sin((lam[b] - lam[a]) / 2) ** 2)
-            metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+            metres = haversine_m(lat[a], lon[a], lat[b], lon[b])
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[lag:] = np.where(metres > 0, metres / (t[b] - t[a]), 0.0)
             out[lag:][(t[b] <= t[a]) & (metres > 0)] = np.inf

@@ -288,13 +288,17 @@ def readings_mix(port: int, token: str) -> list[bytes]:
 
 
 def query_cost(store: Path, repeats: int, loops: int = 10) -> None:
-    """Print the CPU time of the 30 pages' queries (plan and fetch) in this process, with and without the join.
+    """Print the CPU time of the pages' queries (plan and fetch) in this process, by depth and with or without the join.
 
-    No HTTP, no threads: :func:`analysis.export.plan` and the page's fetch,
-    the participant's ``ASOF`` join left out (nobody was assigned: what the
-    server does) and forced (as if every device had been: what it did before).
+    No HTTP, no threads: :func:`analysis.export.plan` and the page's fetch.
+    First the 30 pages of the benchmark's mix with the participant's ``ASOF``
+    join left out (nobody was assigned: what the server does) and forced (as
+    if every device had been); then, join left out, the cost by the depth of
+    the page in the day: the first page, the page after it, a page whose
+    cursor is at noon and one at 23:58 (a deep page must cost no more than
+    the first: its cursor's time bound reaches the table scan's zone maps).
     """
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
     from analysis.export.selection import Selection, assigned_devices, plan, store_shape
     from dashboards.research.routes_data import page_rows
@@ -306,13 +310,17 @@ def query_cost(store: Path, repeats: int, loops: int = 10) -> None:
     start, end = (datetime.fromisoformat(str(DAY[k])) for k in ("start", "end"))
     selections = [Selection(campaign="bench", devices=(d,), quantities=tuple(q), start=start, end=end)
                   for d in DEVICES for q in QUANTITY_SETS]
-    pages = [(s, after) for s in selections
-             for after in (None, tuple(page_rows(cur, plan(cur, s, limit=101, shape=shape))[99][k]
-                                       for k in ("time", "device", "boot", "seq")))]
-    variants = {"join left out": assigned_devices(cur), "join forced": frozenset(DEVICES)}
+    second = {s: tuple(page_rows(cur, plan(cur, s, limit=101, shape=shape))[99][k]
+                       for k in ("time", "device", "boot", "seq")) for s in selections}
+    depths = {"first page": {s: None for s in selections}, "second page": second,
+              "cursor at noon": {s: (start + timedelta(hours=12), s.devices[0], "b0", 0) for s in selections},
+              "cursor at 23:58": {s: (end - timedelta(minutes=2), s.devices[0], "b0", 0) for s in selections}}
+    mix = [(s, after) for s in selections for after in (None, second[s])]
+    variants = {"join left out": (assigned_devices(cur), mix), "join forced": (frozenset(DEVICES), mix)}
+    variants.update({name: (frozenset(), list(pages.items())) for name, pages in depths.items()})
     runs: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
-        for name, assigned in variants.items():
+        for name, (assigned, pages) in variants.items():  # interleaved: the machine's load falls on each alike
             t0 = time.process_time()
             for _ in range(loops):
                 for selection, after in pages:
@@ -320,9 +328,11 @@ def query_cost(store: Path, repeats: int, loops: int = 10) -> None:
             runs[name].append((time.process_time() - t0) * 1000 / (loops * len(pages)))
     db.close()
     cost = {name: statistics.median(r) for name, r in runs.items()}
-    print(f"the page's query in one process (plan + fetch, {len(pages)} pages × {loops}, medians of {repeats}): "
-          + ", ".join(f"{name} {ms:.2f} ms of CPU" for name, ms in cost.items())
+    print(f"the page's query in one process (plan + fetch, {len(mix)} pages × {loops}, medians of {repeats}): "
+          + ", ".join(f"{name} {cost[name]:.2f} ms of CPU" for name in ("join left out", "join forced"))
           + f"; left out / forced {cost['join left out'] / cost['join forced']:.2f}")
+    print("by depth in the day (join left out): " + ", ".join(
+        f"{name} {cost[name]:.2f} ms ({cost[name] / cost['first page']:.2f} x the first)" for name in depths))
 
 
 def wait_for_server(port: int, server: subprocess.Popen[bytes], timeout: float = 60) -> None:

@@ -341,8 +341,11 @@ def plan(con: duckdb.DuckDBPyConnection, selection: Selection, *, after: tuple[o
     schema = schema_for(quantities, positions=sel.positions, public=sel.public)
     where, params = _where(sel, registry)
     if after is not None:
-        where.append("(r.time, r.device, r.boot, r.seq) > (?::TIMESTAMP, ?, ?, ?)")
-        params += [to_store_time(after[0]) if isinstance(after[0], datetime) else after[0], *after[1:]]
+        # ``r.time >= t`` is implied by the row comparison, but only a plain column bound reaches the table scan's
+        # min-max zone maps: with it a deep page skips the row groups before its cursor (2-3x less CPU at mid-day).
+        t_after = to_store_time(after[0]) if isinstance(after[0], datetime) else after[0]
+        where.append("r.time >= ?::TIMESTAMP AND (r.time, r.device, r.boot, r.seq) > (?::TIMESTAMP, ?, ?, ?)")
+        params += [t_after, t_after, *after[1:]]
     if columns is not None:
         keep = set(columns) | set(ORDER) | ({"latitude", "longitude"} if sel.bbox is not None else set())
         schema = pa.schema([f for f in schema if f.name in keep])

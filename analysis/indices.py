@@ -3,13 +3,17 @@
 The bands, averaging rules, colours, labels (French and English) and
 sources of each index live in ``analysis/data/indices/<id>-<version>.json``,
 not in code, so a revised index is a new file and an old result can be
-recomputed with the version it used.  Shipped:
+recomputed with the version it used.  Every file names its sources (URLs)
+and every scale in it the table row it was typed from (``source``).
+Shipped:
 
 =========  =======  ==========================================================
 id         version  what
 =========  =======  ==========================================================
-``eaqi``   2024     EEA European Air Quality Index, revised (WHO 2021-aligned);
-                    every pollutant on its 1-hour mean
+``eaqi``   2024     EEA European Air Quality Index, revised bands (WHO
+                    2021-aligned), ETC HE Report 2024/17 published
+                    3 July 2025; every pollutant, PM included, on its 1-hour
+                    mean
 ``eaqi``   2021     the six-level EAQI before that revision; PM on the 24-hour
                     running mean, gases on the 1-hour mean
 ``atmo``   2021     French ATMO index (arrêté du 10 juillet 2020, in force
@@ -19,6 +23,13 @@ id         version  what
                     PM10, 24-hour and annual
 =========  =======  ==========================================================
 
+Bands include their upper bound and values are compared unrounded: the
+ATMO arrêté writes its classes "c ≤ 10", "10 < c ≤ 20" …; the pre-revision
+EAQI table uses the same limits as touching ranges; the revised EAQI is
+printed as integer ranges ("0-5", "6-15" …) with no rounding rule, so a
+value between two printed ranges (5 < c < 6) takes the poorer band.  No
+US EPA AQI is shipped (no interpolated 0-500 sub-index, no truncation rule).
+
 Every index computed from a low-cost sensor is **indicative**: these
 indices are defined on reference-grade measurements (and for ATMO on a
 zone, not a point).  Results carry an ``indicative`` column, True unless
@@ -26,14 +37,21 @@ the caller states the data come from a reference instrument.
 
 Sources
 -------
-- ETC HE Report 2024/17, revision of the European Air Quality Index
-  (Table 5.2), https://www.eionet.europa.eu/etcs/etc-he, and the EEA
-  viewer https://airindex.eea.europa.eu/AQI/index.html
+- ETC HE Report 2024/17, "EEA's revision of the European air quality index
+  bands", v1, 3 July 2025, DOI 10.5281/zenodo.15781195,
+  https://www.eionet.europa.eu/etcs/etc-he/products/etc-he-products/etc-he-reports/etc-he-report-2024-17-eeas-revision-of-the-european-air-quality-index-bands
+  (revised band table; "hourly concentrations of all five pollutants are
+  used"), and the EEA viewer, "About the index",
+  https://airindex.eea.europa.eu/AQI/index.html (band tables before and
+  after the revision; colours).
 - Arrêté du 10 juillet 2020 relatif à l'indice de la qualité de l'air
-  ambiant, https://www.legifrance.gouv.fr/loda/id/JORFTEXT000042164835/
-- WHO global air quality guidelines 2021, Table 0.1,
+  ambiant (NOR TRER2017892A), annexe I (sub-index tables per pollutant) and
+  its table of qualificatifs and colour names,
+  https://www.legifrance.gouv.fr/loda/id/JORFTEXT000042164835/ ; RGB codes
+  from the Atmo France technical notice (14 December 2020),
+  https://atmo-france.org/lindice-atmo/
+- WHO global air quality guidelines 2021, Executive summary Table 0.1,
   https://www.who.int/publications/i/item/9789240034228
-- Each data file lists its own sources with URLs.
 """
 
 from __future__ import annotations
@@ -86,6 +104,7 @@ class Scale:
     unit: str
     averaging: str
     uppers: tuple[float, ...]  # inclusive upper bound of each category; the last is inf
+    source: str = ""  # the published table row the bounds were typed from
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,7 @@ class IndexTable:
     sources: tuple[dict[str, str], ...]
     categories: tuple[dict[str, Any], ...]
     scales: tuple[Scale, ...]
+    source: str = ""  # the published table(s) the file was typed from
 
     def scale(self, pollutant: str, averaging: str | None = None) -> Scale:
         """Return the scale of ``pollutant`` (the first listed, unless ``averaging`` is given).
@@ -155,25 +175,47 @@ def load_index(index_id: str, version: str | None = None) -> IndexTable:
     KeyError
         If there is no such index or version (the message lists them).
     ValueError
-        If the data file is inconsistent (a scale without one bound per category).
+        If the data file is inconsistent (see :func:`parse_index`).
     """
     versions = available().get(index_id)
     if not versions or (version is not None and version not in versions):
         raise KeyError(f"no index {index_id!r} version {version or 'latest'}; available: {available()}")
     chosen = version or versions[-1]
-    text = resources.files("analysis").joinpath(_DATA, f"{index_id}-{chosen}.json").read_text(encoding="utf-8")
-    raw = json.loads(text)
+    name = f"{index_id}-{chosen}.json"
+    return parse_index(json.loads(resources.files("analysis").joinpath(_DATA, name).read_text(encoding="utf-8")), name)
+
+
+def parse_index(raw: dict[str, Any], name: str = "index file") -> IndexTable:
+    """Check and convert the content of an index data file.
+
+    Raises
+    ------
+    ValueError
+        If a scale has not one bound per category, bounds that do not
+        increase or a closed last band, an averaging not in
+        :data:`AVERAGINGS`, or names no ``source``; or if the file names
+        no ``source`` or no ``sources`` (the message says which, in ``name``).
+    """
     scales = tuple(
-        Scale(s["pollutant"], s["unit"], s["averaging"], tuple(np.inf if u is None else float(u) for u in s["upper"]))
+        Scale(s["pollutant"], s["unit"], s["averaging"], tuple(np.inf if u is None else float(u) for u in s["upper"]),
+              source=s.get("source", ""))
         for s in raw["scales"]
     )
     for scale in scales:
+        what = f"{name}: scale {scale.pollutant}/{scale.averaging}"
         if len(scale.uppers) != len(raw["categories"]) or scale.averaging not in AVERAGINGS:
-            raise ValueError(f"{index_id}-{chosen}.json: scale {scale.pollutant}/{scale.averaging} is inconsistent")
+            raise ValueError(f"{what} is inconsistent: {len(scale.uppers)} bounds for {len(raw['categories'])} "
+                             f"categories; the averaging must be one of {AVERAGINGS}")
+        if any(b <= a for a, b in zip(scale.uppers, scale.uppers[1:], strict=False)) or scale.uppers[-1] != np.inf:
+            raise ValueError(f"{what}: bounds must increase and the last must be open (null), got {scale.uppers}")
+        if not scale.source:
+            raise ValueError(f"{what} names no source (the published table row it was typed from)")
+    if not raw.get("source") or not raw.get("sources"):
+        raise ValueError(f"{name} names no 'source' (the published table) or no 'sources' (documents with URLs)")
     return IndexTable(
         id=raw["id"], version=raw["version"], date=raw["date"], name=raw["name"], publisher=raw["publisher"],
         description=raw["description"], sources=tuple(raw["sources"]), categories=tuple(raw["categories"]),
-        scales=scales,
+        scales=scales, source=raw["source"],
     )
 
 

@@ -201,8 +201,10 @@ def test_a_join_never_invents_a_position(fix_times, record_times, tolerance, met
     got = attach_positions(recs, fixes, tolerance_s=tolerance, method=method, lag_s=0.0)
     for device, t, lat in zip(recs["device"], recs["time"], got["latitude"], strict=True):
         mine = fixes[fixes["device"] == device]
-        gap = (mine["time"] - t).dt.total_seconds()
-        near = mine[(gap.abs() <= tolerance + 1e-6) & ((gap <= 1e-6) | (method != "backward"))]
+        # times are whole microseconds and the tolerance counts to the microsecond (round(tolerance_s * 1e6)):
+        # compare in integer microseconds, so a fix 1 µs outside a zero tolerance is outside
+        gap_us = (mine["time"] - t) // pd.Timedelta(1, "us")
+        near = mine[(gap_us.abs() <= round(tolerance * 1e6)) & ((gap_us <= 0) | (method != "backward"))]
         if np.isnan(lat):
             assert near.empty, "a fix within tolerance was there but no position was given"
         else:

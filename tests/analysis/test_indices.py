@@ -75,6 +75,18 @@ def test_atmo_uses_the_highest_hourly_mean_of_the_day_for_no2():
     assert got["averaging"].iloc[0] == "daily_max_hourly_mean"
 
 
+def test_an_averaged_value_exactly_at_a_breakpoint_keeps_the_better_class():
+    # arrêté du 10 juillet 2020, annexe I: PM2.5 "c ≤ 10: Bon", NO2 "c ≤ 40: Bon", "40 < c ≤ 90: Moyen"
+    pm = per_minute("2026-05-17", "2026-05-20", np.r_[np.full(1440, 10.0), np.full(1440, 10.01), np.full(1440, 9.99)])
+    got = compute_index(pm, index="atmo", pollutant="pm2_5", nominal_rate_hz=1 / 60)
+    assert got["category"].tolist() == ["bon", "moyen", "bon"]
+    no2 = per_minute("2026-05-17", "2026-05-19", 20.0)
+    no2.iloc[8 * 60:9 * 60] = 40.0  # the highest hourly mean of day 1 is exactly 40
+    no2.iloc[1440 + 8 * 60:1440 + 9 * 60] = 40.1
+    got = compute_index(no2, index="atmo", pollutant="no2", nominal_rate_hz=1 / 60)
+    assert got["value"].tolist() == pytest.approx([40.0, 40.1]) and got["category"].tolist() == ["bon", "moyen"]
+
+
 def test_a_day_with_fewer_than_18_valid_hours_gets_no_atmo_category():
     values = per_minute("2026-05-17 00:00", "2026-05-17 17:00", 5.0)
     got = compute_index(values, index="atmo", nominal_rate_hz=1 / 60)

@@ -139,7 +139,8 @@ def test_the_revised_eaqi_bands_are_the_published_rows_on_hourly_means(pollutant
 
 
 @pytest.mark.parametrize(("index", "version", "pollutant"),
-                         [("eaqi", "2024", p) for p in sorted(EAQI_2024)] + [("eaqi", "2021", p) for p in sorted(EAQI_2021)]
+                         [("eaqi", "2024", p) for p in sorted(EAQI_2024)]
+                         + [("eaqi", "2021", p) for p in sorted(EAQI_2021)]
                          + [("atmo", "2021", p) for p in sorted(ATMO_2021)])
 def test_every_bound_holds_at_itself_just_below_and_just_above(index, version, pollutant):
     table = load_index(index, version)

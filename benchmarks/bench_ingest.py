@@ -11,10 +11,14 @@ committed (qsec):
 
 - reference: a paho publisher -> mosquitto -> a paho subscriber that only
   counts records (parses nothing): the transport's own rate;
+- raw, 2 subscribers: the same with two paho subscribers sharing one MQTT 5
+  shared subscription (``$share/…``): how far the transport itself scales
+  with a second consumer on this machine;
 - qsec, 1 worker: publisher -> mosquitto -> IngestWorker (validate, store
   idempotently in DuckDB, acknowledge after commit, feedback), decoding as
-  ``qsec ingest`` does by default on this machine (in a thread on 1-2
-  cores, in processes beyond: ``ingest.decode.default_processes``);
+  ``qsec ingest`` does by default on this machine (in a thread on one
+  core, else in half the cores' worth of processes, 1 to 4:
+  ``ingest.decode.default_processes``);
 - qsec, 2 workers: two IngestWorkers in one shared subscription, writing to
   the same store, decoding the same way;
 - qsec, 1 worker decoding the other way (one decoding process on 1-2 cores,
@@ -23,7 +27,11 @@ committed (qsec):
   store's idempotent write with nothing else running: the ceiling of any
   ingest into this table.
 
-Prints medians and the ratios qsec/raw and 2 workers / 1 worker.
+Prints medians and the ratios qsec/raw and 2 workers / 1 worker, then the CPU
+time per record of each part (publisher, broker, ingest or subscriber,
+decoding processes) and the cores each run kept busy: a run that keeps all
+the machine's cores busy is bound by the machine, and a second worker (or a
+second raw subscriber) can only share the same cores.
 """
 
 from __future__ import annotations
@@ -135,20 +143,27 @@ class CpuMeter:
         return {k: 1e6 * (end[k] - self.start[k]) / n_records for k in end}
 
 
-def raw_rate(port: int, msgs: list[bytes], n_records: int, broker_pid: int) -> tuple[float, dict[str, float]]:
+def raw_rate(port: int, msgs: list[bytes], n_records: int, broker_pid: int,
+             subscribers: int = 1) -> tuple[float, dict[str, float]]:
+    """The transport's own rate: paho subscribers that only count, sharing ``$share/rawbench/...`` when several."""
     done = threading.Event()
     got = [0]
+    lock = threading.Lock()
 
     def on_message(c, u, m):  # noqa: ANN001
-        got[0] += BATCH
-        if got[0] >= n_records:
-            done.set()
+        with lock:
+            got[0] += BATCH
+            if got[0] >= n_records:
+                done.set()
 
-    sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    sub.on_message = on_message
-    sub.connect("127.0.0.1", port)
-    sub.subscribe("bench/raw", qos=1)
-    sub.loop_start()
+    subs = []
+    for _ in range(subscribers):
+        sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        sub.on_message = on_message
+        sub.connect("127.0.0.1", port)
+        sub.subscribe("bench/raw" if subscribers == 1 else "$share/rawbench/bench/raw", qos=1)
+        sub.loop_start()
+        subs.append(sub)
     pub = Publisher(port, "bench/raw", msgs)
     meter = CpuMeter(pub, broker_pid)
     t = pub.fire()
@@ -156,8 +171,9 @@ def raw_rate(port: int, msgs: list[bytes], n_records: int, broker_pid: int) -> t
     dt = time.perf_counter() - t
     cpu = meter.per_record(n_records)
     pub.join()
-    sub.loop_stop()
-    sub.disconnect()
+    for sub in subs:
+        sub.loop_stop()
+        sub.disconnect()
     return n_records / dt, cpu
 
 
@@ -208,14 +224,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         broker = MosquittoProcess(Path(d), BrokerConfig(port=free_port(), max_inflight_messages=100)).start()
         try:
-            res: dict[str, list[float]] = {"raw": [], "qsec-1": [], "qsec-2": [], "qsec-1-other": [], "store": []}
+            res: dict[str, list[float]] = {"raw": [], "raw-2": [], "qsec-1": [], "qsec-2": [], "qsec-1-other": [],
+                                           "store": []}
             dp = default_processes()
             other = 1 if dp == 0 else 0
-            cpu: dict[str, list[dict[str, float]]] = {k: [] for k in ("raw", "qsec-1", "qsec-1-other")}
+            cpu: dict[str, list[dict[str, float]]] = {k: [] for k in ("raw", "raw-2", "qsec-1", "qsec-2",
+                                                                      "qsec-1-other")}
             pid = broker.proc.pid
             for r in range(a.repeats):
                 msgs = payloads(a.records, "kit-b", f"boot{r}")
                 for key, run in (("raw", lambda: raw_rate(broker.port, msgs, a.records, pid)),
+                                 ("raw-2", lambda: raw_rate(broker.port, msgs, a.records, pid, subscribers=2)),
                                  ("qsec-1", lambda: qsec_rate(broker.port, msgs, a.records, 1, f"a{r}", dp, pid)),
                                  ("qsec-2", lambda: qsec_rate(broker.port, msgs, a.records, 2, f"b{r}", dp, pid)),
                                  ("qsec-1-other", lambda: qsec_rate(broker.port, msgs, a.records, 1, f"c{r}", other,
@@ -235,6 +254,7 @@ def main() -> None:
     print(f"\n{a.records:,} records, QoS 1, batches of {BATCH}, medians of {a.repeats}, {os.cpu_count()} cores")
     rows = [
         ("raw paho -> mosquitto -> paho (reference)", raw, ""),
+        ("raw, 2 paho subscribers sharing the subscription", med["raw-2"], f", {med['raw-2'] / raw:.2f} x 1 subscriber"),
         (f"qsec ingest, 1 worker ({way.get(dp, f'{dp} decoding processes')})", med["qsec-1"], ""),
         ("qsec ingest, 2 workers, one store", med["qsec-2"], f", {med['qsec-2'] / med['qsec-1']:.2f} x 1 worker"),
         (f"qsec ingest, 1 worker ({way[1 if dp == 0 else 0]})", med["qsec-1-other"], ""),
@@ -242,14 +262,17 @@ def main() -> None:
     ]
     for label, rate, extra in rows:
         print(f"  {label:<55} {rate:>10,.0f} records/s   {rate / raw:.2f} x raw{extra}")
-    print(f"\nCPU per record [µs], medians: raw | 1 worker ({way.get(dp, dp)}) | 1 worker ({way[1 if dp == 0 else 0]})")
-    parts = list(cpu["raw"][0])
-    for part in parts + ["total"]:
-        cells = []
-        for key in ("raw", "qsec-1", "qsec-1-other"):
-            values = [sum(c.values()) if part == "total" else c[part] for c in cpu[key]]
-            cells.append(f"{statistics.median(values):6.2f}")
-        print(f"  {part:<22} " + " | ".join(cells))
+    # CPU time per record times records per second = cores kept busy: where it reaches the machine's cores, a run
+    # is bound by the machine (publisher, broker and ingest share it), and no second worker can add throughput.
+    print(f"\nCPU per record [µs] by part, and the cores each run kept busy (medians; this machine has "
+          f"{os.cpu_count()} cores)")
+    keys = ("raw", "raw-2", "qsec-1", "qsec-2", "qsec-1-other")
+    print(f"  {'':<22} " + " | ".join(f"{k:>12}" for k in keys))
+    for part in list(cpu["raw"][0]) + ["total"]:
+        cells = [statistics.median(sum(c.values()) if part == "total" else c[part] for c in cpu[k]) for k in keys]
+        print(f"  {part:<22} " + " | ".join(f"{v:12.2f}" for v in cells))
+    busy = [statistics.median(sum(c.values()) for c in cpu[k]) * med[k] / 1e6 for k in keys]
+    print(f"  {'cores busy':<22} " + " | ".join(f"{v:12.2f}" for v in busy))
 
 
 if __name__ == "__main__":

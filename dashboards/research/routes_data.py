@@ -181,6 +181,31 @@ def frame_of(ctx: Context, con: duckdb.DuckDBPyConnection, selection: Selection,
     return con.sql(p.sql, params=list(p.params)).to_arrow_table().to_pandas()  # the frame of .df(), in half the time
 
 
+def aggregate_page(frame: pd.DataFrame, quantities: list[str], *, window: str, stat: list[str],
+                   quantile: list[float], qc: bool, exclude_flags: int | None, min_coverage: float | None,
+                   label: str) -> m.AggregatePage:
+    """Fixed-window statistics of ``frame`` (:func:`analysis.resample.resample`) as the aggregate route's page."""
+    from analysis.qc import SUSPECT, flag
+    from analysis.resample import quantile_name, resample
+
+    exclude = exclude_flags if exclude_flags is not None else (SUSPECT if qc else 0)
+    if qc and len(frame):
+        frame["flags"] = flag(frame)
+    names = [q for q in quantities if q in frame.columns]
+    if not len(frame) or not names:
+        return m.AggregatePage(window=window, exclude_flags=exclude, rows=[])
+    out = resample(frame, window, stats=stat, quantiles=quantile, exclude=exclude, min_coverage=min_coverage,
+                   quantities=names, label=label)
+    stats = [s for s in ("mean", "median", "min", "max") if s in stat]
+    stats += [quantile_name(p) for p in quantile] if "quantiles" in stat else []
+    records = out.replace({np.nan: None}).to_dict("records")
+    rows = [m.Aggregate(device=r["device"], quantity=r["quantity"], time=r["time"],
+                        values={s: r.get(s) for s in stats}, count=r["count"], expected=r["expected"],
+                        coverage=min(1.0, r["coverage"] or 0.0), excluded=r["excluded"], reason=r["reason"])
+            for r in records]
+    return m.AggregatePage(window=window, exclude_flags=exclude, rows=rows)
+
+
 def first_quantity(f: Filters) -> str:
     """The one quantity a trips or grid request is about (``pm2_5`` by default)."""
     if len(f.quantity) > 1:
@@ -224,40 +249,36 @@ def add_data_routes(router: APIRouter, ctx: Context) -> None:
         key = ("readings", query_key(f), public, limit, after)
         return await ctx.answer(key, key[1][1], if_none_match, compute, days_read(selection))
 
-    @router.get("/readings/aggregate", response_model=m.AggregatePage,
-                summary="Fixed windows: statistics, count, expected count and coverage")
-    def aggregate(f: Annotated[Filters, Query()], con: Con, caller: Who, window: Window = "1h",
-                  stat: Annotated[list[Literal["mean", "median", "min", "max", "quantiles"]],
-                                  Query(max_length=5)] = ["mean"],  # noqa: B006 (FastAPI copies defaults)
-                  quantile: Annotated[list[Annotated[float, Field(ge=0, le=1)]], Query(max_length=9)] = [0.05, 0.95],  # noqa: B006
-                  qc: Annotated[bool, Query(description="compute QC flags (analysis.qc) before aggregating")] = False,
-                  exclude_flags: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
-                  min_coverage: Annotated[float | None, Query(ge=0, le=1)] = None,
-                  label: Literal["start", "end"] = "start") -> m.AggregatePage:
-        from analysis.qc import SUSPECT, flag
-        from analysis.resample import quantile_name, resample
-
+    @router.get("/readings/aggregate", response_model=m.AggregatePage, responses=NOT_MODIFIED,
+                summary="Fixed windows: statistics, count, expected count and coverage "
+                        "(ETag: send If-None-Match to get 304 for an unchanged answer)")
+    async def aggregate(f: Annotated[Filters, Query()], caller: Who, window: Window = "1h",
+                        stat: Annotated[list[Literal["mean", "median", "min", "max", "quantiles"]],
+                                        Query(max_length=5)] = ["mean"],  # noqa: B006 (FastAPI copies defaults)
+                        quantile: Annotated[list[Annotated[float, Field(ge=0, le=1)]],
+                                            Query(max_length=9)] = [0.05, 0.95],  # noqa: B006
+                        qc: Annotated[bool, Query(description="compute QC flags (analysis.qc) before aggregating")] = False,
+                        exclude_flags: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
+                        min_coverage: Annotated[float | None, Query(ge=0, le=1)] = None,
+                        label: Literal["start", "end"] = "start",
+                        if_none_match: IfNoneMatch = None) -> Response:
         if not f.quantity:
             raise HTTPException(422, "give at least one quantity (quantity=pm2_5)")
-        public = public_view(ctx, con, caller, f.campaign)
+        public = await ctx.public_view(caller, f.campaign)
         selection = selection_of(f, public, quantities=() if qc else tuple(f.quantity))
-        frame = frame_of(ctx, con, selection, NO_PARTICIPANT)
-        exclude = exclude_flags if exclude_flags is not None else (SUSPECT if qc else 0)
-        if qc and len(frame):
-            frame["flags"] = flag(frame)
-        names = [q for q in f.quantity if q in frame.columns]
-        if not len(frame) or not names:
-            return m.AggregatePage(window=window, exclude_flags=exclude, rows=[])
-        out = resample(frame, window, stats=stat, quantiles=quantile, exclude=exclude, min_coverage=min_coverage,
-                       quantities=names, label=label)
-        stats = [s for s in ("mean", "median", "min", "max") if s in stat]
-        stats += [quantile_name(p) for p in quantile] if "quantiles" in stat else []
-        records = out.replace({np.nan: None}).to_dict("records")
-        rows = [m.Aggregate(device=r["device"], quantity=r["quantity"], time=r["time"],
-                            values={s: r.get(s) for s in stats}, count=r["count"], expected=r["expected"],
-                            coverage=min(1.0, r["coverage"] or 0.0), excluded=r["excluded"], reason=r["reason"])
-                for r in records]
-        return m.AggregatePage(window=window, exclude_flags=exclude, rows=rows)
+
+        def compute() -> bytes:
+            with ctx.cursor() as con:
+                frame = frame_of(ctx, con, selection, NO_PARTICIPANT)
+            return aggregate_page(frame, list(f.quantity), window=window, stat=stat, quantile=quantile, qc=qc,
+                                  exclude_flags=exclude_flags, min_coverage=min_coverage,
+                                  label=label).model_dump_json().encode()
+
+        # The answer is a pure function of the records read (QC flags and windows included): the page cache keys
+        # it by the same data versions as a page of records, so a commit elsewhere leaves it cached.
+        key = ("aggregate", query_key(f), public, window, tuple(stat), tuple(quantile), qc, exclude_flags,
+               min_coverage, label)
+        return await ctx.answer(key, key[1][1], if_none_match, compute, days_read(selection))
 
     @router.get("/trips", response_model=m.TripList,
                 summary="Stops and moves of each device, with mean exposure (researchers)")

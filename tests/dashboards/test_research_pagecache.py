@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from dashboards.research import DataVersions, ResearchSettings, research_router
 from dashboards.research.auth import create_token
-from dashboards.research.models import ReadingsPage
+from dashboards.research.models import AggregatePage, ReadingsPage
 from dashboards.research.pagecache import DAY_MS, PageCache, etag_of, matches
 from ingest import registry as reg
 from ingest.store import Store
@@ -34,6 +34,7 @@ from qsec import contract
 
 PEPPER = secrets.token_urlsafe(32)
 READINGS = "/research/v1/readings"
+AGGREGATE = "/research/v1/readings/aggregate"
 
 
 class CountingStatements:
@@ -145,6 +146,35 @@ def test_a_page_is_answered_from_memory_until_a_commit_touches_its_device(live: 
     assert [r["seq"] for r in fresh.json()["readings"]] == list(range(15))
     assert fresh.headers["etag"] != etag
     assert cursors.statements > statements
+
+
+def test_an_aggregate_is_answered_from_memory_until_a_commit_touches_its_device(live: dict[str, Any]) -> None:
+    """Windowed statistics are cached like pages: same versions, same ETags, fresh on the next request."""
+    url, publish, cursors, auth = live["url"], live["publish"], live["cursors"], live["auth"]
+    params = {"campaign": live["campaign"], "device": "kit-01", "quantity": "pm2_5", "window": "1D",
+              "stat": ["mean", "max"]}
+    publish("kit-01", range(0, 10))  # pm2_5 = 5 + seq
+    first = httpx.get(url + AGGREGATE, params=params, headers=auth)
+    assert first.status_code == 200
+    AggregatePage.model_validate_json(first.content)
+    rows = [r for r in first.json()["rows"] if r["count"]]  # one day, or two just after midnight UTC
+    assert sum(r["count"] for r in rows) == 10 and max(r["values"]["max"] for r in rows) == 14.0
+    assert sum(r["values"]["mean"] * r["count"] for r in rows) == pytest.approx(95.0)
+    etag = first.headers["etag"]
+
+    statements = cursors.statements
+    assert httpx.get(url + AGGREGATE, params=params, headers=auth).content == first.content
+    assert httpx.get(url + AGGREGATE, params=params, headers=auth | {"If-None-Match": etag}).status_code == 304
+    publish("kit-02", range(0, 5))  # another device: kit-01's aggregate stays valid
+    assert httpx.get(url + AGGREGATE, params=params, headers=auth).content == first.content
+    assert cursors.statements == statements, "a cached aggregate read the store"
+    assert httpx.get(url + AGGREGATE, params=params | {"stat": "min"}, headers=auth).json() != first.json()
+
+    publish("kit-01", range(10, 20))  # the very next request sees the new records
+    fresh = httpx.get(url + AGGREGATE, params=params, headers=auth | {"If-None-Match": etag})
+    assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+    assert sum(r["count"] for r in fresh.json()["rows"]) == 20
+    assert max(r["values"]["max"] for r in fresh.json()["rows"] if r["count"]) == 24.0
 
 
 def test_a_past_days_page_stays_cached_while_today_is_committed_and_a_late_record_of_it_is_seen_at_once(

@@ -75,7 +75,8 @@ EXPLANATIONS: dict[str, Explanation] = {
         "The payload is not UTF-8 JSON (or not the format its adapter reads).",
         "Check the sender's firmware or configuration; the raw payload below shows what arrived."),
     "wrong_version": Explanation(
-        "The payload's version is not one this ingest reads (contract v=1; SenML bver up to 10, or 26: 10 with RFC 9100's secondary units).",
+        "The payload's version is not one this ingest reads (contract v=1; SenML bver up to 10, "
+        "or 26: 10 with RFC 9100's secondary units).",
         "Update qsec on the ingest side, or configure the sender for version 1."),
     "bad_schema": Explanation(
         "The payload or record does not have the expected fields: a missing or malformed field, a value that is "

@@ -63,9 +63,14 @@ def test_a_reading_from_a_new_kit_adds_its_card(open_kiosk, hub):
     from playwright.sync_api import expect
 
     kiosk = open_kiosk()
-    hub.publish(reading("kit-nouveau", {"pm2_5": 4.0}))
+    hub.publish(reading("kit-nouveau", {"pm2_5": 4.0, "co2": 420.0}))
     expect(kiosk.number("kit-nouveau", "pm2_5")).to_have_text("4,0", timeout=2000)
     expect(kiosk.page.locator(".kit")).to_have_count(4)
+    # the new card narrowed the others: their labels were fitted again (fit, or shrunk as far as allowed)
+    overflowing = kiosk.page.evaluate("""() => [...document.querySelectorAll('.kit .block-head .label')]
+        .filter((el) => el.scrollWidth > el.clientWidth + 1 && !el.style.fontSize)
+        .map((el) => el.closest('.kit').dataset.device + ': ' + el.textContent)""")
+    assert overflowing == [], f"labels cut off and never fitted: {overflowing}"
     kiosk.assert_clean()
 
 

@@ -94,7 +94,8 @@
     const after = [...cards.keys()].sort().find((name) => name > kit.device);
     container.insertBefore(card.node, after ? cards.get(after).node : null);
     layout();
-    labelCard(card);
+    // a new card narrows the others: fit every card's labels again, not only the new one's
+    for (const each of cards.values()) labelCard(each);
     renderCard(card);
   }
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -52,14 +53,21 @@ Row = tuple[str, str, str, contract.Record]  # (campaign, device, boot, record)
 
 @dataclass
 class AdapterResult:
-    """What an adapter makes of a payload: the good records and the refused pieces."""
+    """What an adapter makes of a payload: the good records and the refused pieces.
+
+    ``ignored`` counts, by name, what the adapter set aside on purpose because
+    docs/adapters.md lists it as metadata or a computed value (a Tasmota
+    ``DewPoint``, an airrohr ``signal``…): not a refusal, but never unseen.
+    """
 
     rows: list[Row] = field(default_factory=list)
     refused: list[DeadLetter] = field(default_factory=list)
+    ignored: Counter[str] = field(default_factory=Counter)
 
     def extend(self, other: AdapterResult) -> None:
         self.rows.extend(other.rows)
         self.refused.extend(other.refused)
+        self.ignored.update(other.ignored)
 
 
 class Decoder(Protocol):

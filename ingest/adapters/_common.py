@@ -102,6 +102,10 @@ class Collector:
                seq: int | None = None) -> None:
         self.result.refused.append(DeadLetter(self.topic, reason, detail, self.raw, device, boot, seq))
 
+    def ignore(self, name: str, count: int = 1) -> None:
+        """Count ``name`` as set aside on purpose (metadata or a computed value, see docs/adapters.md)."""
+        self.result.ignored[name] += count
+
     def refuse_error(self, exc: contract.ContractError, *, device: str | None = None, boot: str | None = None,
                      seq: int | None = None) -> None:
         self.refuse(exc.reason, str(exc), device=device, boot=boot, seq=seq)

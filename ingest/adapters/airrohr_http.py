@@ -2,12 +2,15 @@
 
 In the firmware's configuration page ("APIs" tab, "Send to own API"): server
 = the qsec host, path ``/api/push/airrohr``, port of ``qsec serve``.  The
-firmware sends ``X-Sensor: esp8266-<chip id>`` (the device id) and the JSON
-body decoded by :mod:`ingest.adapters.airrohr`.
+firmware (``airrohr-firmware.ino`` ``sendData``) sends ``X-Sensor:
+esp8266-<chip id>`` (the device id), ``X-MAC-ID``, ``Content-Type:
+application/json`` and the body decoded by :mod:`ingest.adapters.airrohr`;
+``X-PIN`` only on its Sensor.Community requests, honoured here when present.
 
 Answers: ``200`` with the counts when records were accepted (some may still
-be refused, listed in ``refused``), ``400`` when nothing of the push could be
-accepted.  Refused data is always handed to ``write`` as dead letters first.
+be refused, listed in ``refused``; what was set aside as metadata is counted
+in ``ignored``), ``400`` when nothing of the push could be accepted.  Refused
+data is always handed to ``write`` as dead letters first.
 
 FastAPI routing: https://fastapi.tiangolo.com/tutorial/bigger-applications/
 """
@@ -45,6 +48,8 @@ class PushAnswer(BaseModel):
     device: str | None = Field(default=None, max_length=64)
     accepted: int = Field(ge=0, description="records handed to the store (repeats included)")
     refused: list[Refusal] = Field(default_factory=list, max_length=200)
+    ignored: dict[str, int] = Field(default_factory=dict, max_length=200,
+                                    description="value types set aside as metadata (docs/adapters.md), with counts")
 
 
 def router(write: Callable[[AdapterResult], object], campaign: str, *,
@@ -71,7 +76,8 @@ def router(write: Callable[[AdapterResult], object], campaign: str, *,
         device = result.rows[0][1] if result.rows else next((d.device for d in result.refused if d.device), None)
         answer = PushAnswer(device=device, accepted=len(result.rows),
                             refused=[Refusal(boot=d.boot, seq=d.seq, reason=d.reason, detail=d.detail[:2000])
-                                     for d in result.refused[:200]])
+                                     for d in result.refused[:200]],
+                            ignored=dict(result.ignored.most_common(200)))
         nothing = not result.rows and bool(result.refused)
         return JSONResponse(answer.model_dump(), status_code=400 if nothing else 200)
 

@@ -1,31 +1,46 @@
 """Sensor.Community archive CSV files (https://archive.sensor.community/).
 
-Source: the archive's export command in the Sensor.Community server
+Sources: the archive export of the Sensor.Community server
 (github.com/opendata-stuttgart/feinstaub-api, ``feinstaub/sensors/management/
-commands/archive_csv.py``): one file per sensor and day, named
-``<date>_<sensor type>_sensor_<sensor id>.csv``, semicolon-separated, times
-in UTC, columns by sensor type::
+commands/export_as_csv.py`` ``Command._write_file``): one file per sensor and
+day, named ``<date>_<sensor type>_sensor_<sensor id>.csv`` (``_indoor`` before
+``.csv`` for indoor sensors), semicolon-separated; the header is
+``sensor_id;sensor_type;location;lat;lon;timestamp;`` then the sensor type's
+value types; ``lat``/``lon`` are the location's, rounded to 3 decimals, empty
+when unknown; ``timestamp`` is the Django ``isoformat()`` of the UTC time
+(``2026-03-01T00:01:00``, in older files ``2019-01-01T00:01:00.123456+00:00``);
+a value the sensor did not send is an empty field::
 
     sensor_id;sensor_type;location;lat;lon;timestamp;P1;durP1;ratioP1;P2;durP2;ratioP2   (SDS011, PPD42NS)
     sensor_id;sensor_type;location;lat;lon;timestamp;P1;P2;P0                            (PMS1003…PMS7003)
-    sensor_id;sensor_type;location;lat;lon;timestamp;pressure;altitude;pressure_sealevel;temperature;humidity  (BME280)
-    sensor_id;sensor_type;location;lat;lon;timestamp;temperature;humidity                (DHT22, SHT3x…)
+    sensor_id;sensor_type;location;lat;lon;timestamp;pressure;altitude;pressure_sealevel;temperature;humidity
+                                                                        (BME280; BMP180: without humidity)
+    sensor_id;sensor_type;location;lat;lon;timestamp;temperature;humidity                (DHT22, HTU21D, SHT1x…)
+    sensor_id;sensor_type;location;lat;lon;timestamp;temperature                         (DS18B20)
 
-Mapping by sensor type (:data:`TYPES`): ``P1`` PM10, ``P2`` PM2.5, ``P0`` PM1
-[µg/m³]; pressure [Pa] becomes hPa.  PPD42NS ``P1``/``P2`` are particle counts
-per 283 mL, not mass concentrations: no qsec quantity, refused.  Ignored
-columns: ``location`` (the location record id), ``durP*``/``ratioP*`` (PPD42NS
-timing), ``altitude`` and ``pressure_sealevel`` (computed from pressure).
+Other types (SPS30, SHT3x, NextPM…) carry the value types the API received,
+which are the firmware's names without prefix (:mod:`ingest.adapters.airrohr`,
+``sendSensorCommunity``): columns are therefore mapped **by name**, through
+the same table as the push (:data:`ingest.adapters.airrohr.VALUE_TYPES`), and
+:data:`TYPES` lists which a sensor type may carry.  A type with no value
+columns (the script's ``key_list = []``, e.g. ``bmp280``, misspelt ``bpm280``
+there) gives a header ending in ``;`` and rows without values, refused.
+
+Ignored columns, counted in ``AdapterResult.ignored``: ``location`` (the
+location record id), ``dur*``/``ratio*`` (PPD42NS timings), ``altitude`` and
+``pressure_sealevel`` (computed from pressure).  PPD42NS ``P1``/``P2`` are
+particle counts per 283 mL, not mass concentrations: no qsec quantity, refused.
 
 Device: ``sensor-community-<sensor_id>``; boot ``sensor-community-<type>``;
-seq the time [ms].  The declared position (``lat``/``lon``, rounded to 3
-decimals by the archive) becomes a ``latitude``/``longitude`` record of sensor
-``sensor-community-location`` at the first row and whenever it changes.
+seq the time [ms].  The declared position becomes a ``latitude``/``longitude``
+record of sensor ``sensor-community-location`` at the first row and whenever
+it changes.
 """
 
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,34 +52,37 @@ from ingest.adapters import Adapter, AdapterResult
 from ingest.adapters import _frame as tab
 from ingest.adapters._common import campaign_of
 from ingest.adapters._frame import Frame
+from ingest.adapters.airrohr import NEXTPM, SPS30, TH, UNSTORABLE, VALUE_TYPES
 from qsec import contract
 
 NAME = "sensor-community"
 SEP = ";"
 FIXED = ["sensor_id", "sensor_type", "location", "lat", "lon", "timestamp"]
-_PM = {"P1": ("pm10", 1.0), "P2": ("pm2_5", 1.0), "P0": ("pm1", 1.0), "P4": ("pm4", 1.0),
-       "N05": ("nc0_5", 1.0), "N1": ("nc1", 1.0), "N25": ("nc2_5", 1.0), "N4": ("nc4", 1.0), "N10": ("nc10", 1.0),
-       "TS": ("typical_particle_size", 1.0)}
-_METEO = {"temperature": ("temperature", 1.0), "humidity": ("relative_humidity", 1.0), "pressure": ("pressure", 0.01)}
-# sensor_type (upper-case) -> (sensor name, column -> (quantity, factor))
-TYPES: dict[str, tuple[str, dict[str, tuple[str, float]]]] = {
-    "SDS011": ("nova-sds011", {k: _PM[k] for k in ("P1", "P2")}),
-    "SDS021": ("nova-sds021", {k: _PM[k] for k in ("P1", "P2")}),
-    **{f"PMS{m}": (f"plantower-pms{m}", {k: _PM[k] for k in ("P0", "P1", "P2")})
-       for m in ("1003", "3003", "5003", "6003", "7003")},
-    "HPM": ("honeywell-hpm", {k: _PM[k] for k in ("P1", "P2")}),
-    "SPS30": ("sensirion-sps30", _PM),
-    "NEXTPM": ("tera-nextpm", {k: _PM[k] for k in ("P0", "P1", "P2", "N1", "N10", "N25")}),
-    "BME280": ("bosch-bme280", _METEO),
-    "BMP180": ("bosch-bmp180", {k: _METEO[k] for k in ("temperature", "pressure")}),
-    "BMP280": ("bosch-bmp280", {k: _METEO[k] for k in ("temperature", "pressure")}),
-    **{t: (f"{v}-{t.lower()}", {k: _METEO[k] for k in ("temperature", "humidity")})
-       for t, v in (("DHT22", "aosong"), ("DHT11", "aosong"), ("HTU21D", "te"), ("SHT30", "sensirion"),
-                    ("SHT31", "sensirion"), ("SHT35", "sensirion"), ("SHT85", "sensirion"))},
-    "DS18B20": ("maxim-ds18b20", {"temperature": _METEO["temperature"]}),
+# sensor_type (upper-case) -> (sensor name, the value-type columns it carries)
+TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "SDS011": ("nova-sds011", ("P1", "P2")),
+    "SDS021": ("nova-sds021", ("P1", "P2")),
+    **{f"PMS{m}": (f"plantower-pms{m}", ("P0", "P1", "P2")) for m in ("1003", "3003", "5003", "6003", "7003")},
+    "HPM": ("honeywell-hpm", ("P1", "P2")),
+    "SPS30": ("sensirion-sps30", SPS30),
+    "NEXTPM": ("tera-nextpm", NEXTPM),
+    "BME280": ("bosch-bme280", (*TH, "pressure")),
+    "BMP180": ("bosch-bmp180", ("temperature", "pressure")),
+    "BMP280": ("bosch-bmp280", ("temperature", "pressure")),
+    **{t: (f"{vendor}-{t.lower()}", TH)
+       for t, vendor in (("DHT22", "aosong"), ("DHT11", "aosong"), ("HTU21D", "te"), ("SHT10", "sensirion"),
+                         ("SHT11", "sensirion"), ("SHT15", "sensirion"), ("SHT30", "sensirion"),
+                         ("SHT31", "sensirion"), ("SHT35", "sensirion"), ("SHT85", "sensirion"))},
+    "DS18B20": ("maxim-ds18b20", ("temperature",)),
+    "SCD30": ("sensirion-scd30", (*TH, "co2_ppm")),
 }
-IGNORED = frozenset({"location", "durP1", "durP2", "ratioP1", "ratioP2", "altitude", "pressure_sealevel"})
+IGNORED = frozenset({"location", "altitude", "pressure_sealevel", ""})
+IGNORED_PREFIXES = ("dur", "ratio")
 LOCATION_SENSOR = "sensor-community-location"
+
+
+def is_ignored(column: str) -> bool:
+    return column in IGNORED or column.startswith(IGNORED_PREFIXES)
 
 
 def sniff(head: bytes) -> bool:
@@ -74,18 +92,20 @@ def sniff(head: bytes) -> bool:
 def _type_frame(text: pd.DataFrame, stype: str, common: dict[str, Any]) -> Frame:
     """The records of the rows of one sensor type: column operations only."""
     n = len(text)
-    sensor, mapping = TYPES.get(stype, (f"sensor-community-{slug_type(stype)}", {}))
-    measure = [c for c in text.columns if c not in FIXED and c not in IGNORED]
+    sensor, columns = TYPES.get(stype, (f"sensor-community-{slug_type(stype)}", ()))
+    mapping = {c: VALUE_TYPES[c] for c in columns}
+    measure = [c for c in text.columns if c not in FIXED and not is_ignored(c)]
     nums, not_num = tab.numeric(text[measure])
     values = pd.DataFrame(index=text.index)
     for col, (quantity, factor) in mapping.items():
         if col in nums:
             values[quantity] = nums[col] * factor
-    present = (~text[measure].isin(("", "null", "nan"))).to_numpy()
+    present = (~text[measure].isin(("", "null", "nan"))).to_numpy(dtype=bool)
     known = np.array([c in mapping for c in measure], bool)
     stray = present & ~known
     if stype not in TYPES:
-        unknown = np.full(n, f"sensor type {stype!r}", dtype=object)
+        why = UNSTORABLE.get(stype.lower())
+        unknown = np.full(n, f"sensor type {stype!r}" + (f" ({why})" if why else ""), dtype=object)
     else:
         unknown = tab.first_label(stray, [f"column {c!r}" for c in measure])
     not_numeric = pd.DataFrame({q: not_num[c].to_numpy() for c, (q, _) in mapping.items() if c in not_num},
@@ -95,6 +115,13 @@ def _type_frame(text: pd.DataFrame, stype: str, common: dict[str, Any]) -> Frame
                  sensor=np.full(n, sensor, dtype=object), t_ms=common["t"], values=values,
                  not_numeric=not_numeric.reindex(columns=values.columns, fill_value=False),
                  unknown=unknown, raw=common["raw"], source=common["source"], bad_row=common["bad"])
+
+
+def ignored_cells(text: pd.DataFrame) -> Counter[str]:
+    """How many non-empty cells each ignored column has (``location``, ``durP1``…), for ``AdapterResult.ignored``."""
+    cols = [c for c in text.columns if is_ignored(c) and not c.startswith("__extra")]
+    filled = (text[cols].fillna("").apply(lambda col: col.str.strip()) != "").sum()
+    return Counter({f"column {c}": int(k) for c, k in filled.items() if k})
 
 
 def slug_type(stype: str) -> str:
@@ -159,7 +186,9 @@ def _decode(payload: bytes, *, source: str, received_ms: int, **context: Any) ->
     text = tab.read_csv_text(buf, names, SEP)
     frames = _frames(text, header=header, name=source.split("#", 1)[0], first_row=0, campaign=campaign,
                      last_position={})
-    return tab.check_all(frames, NAME, received_ms, context)
+    result = tab.check_all(frames, NAME, received_ms, context)
+    result.ignored.update(ignored_cells(text))
+    return result
 
 
 def decode(payload: bytes, *, source: str, received_ms: int, **context: Any) -> AdapterResult:
@@ -181,7 +210,9 @@ def read_file(path: Path, *, received_ms: int, rows: int = tab.CHUNK_ROWS,
             frames = _frames(text, header=header, name=path.name, first_row=done, campaign=campaign,
                              last_position=last)
             done += len(text)
-            yield tab.check_all(frames, NAME, received_ms, context), tab.tell(handle)
+            result = tab.check_all(frames, NAME, received_ms, context)
+            result.ignored.update(ignored_cells(text))
+            yield result, tab.tell(handle)
 
 
 ADAPTER = Adapter(NAME, decode, "Sensor.Community archive CSV (archive.sensor.community), one sensor per file",

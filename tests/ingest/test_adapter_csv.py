@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from adapter_samples import load, stored_dead_letters
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,6 +77,109 @@ def test_ppd42ns_counts_have_no_qsec_quantity_and_are_refused_not_dropped() -> N
     assert "sensor type 'PPD42NS'" in result.refused[0].detail
 
 
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).astimezone(UTC).timestamp() * 1000)
+
+
+def _archive(name: str):
+    return sensor_community_csv.decode(load(name).payload, source=name, received_ms=RECEIVED, campaign="c1")
+
+
+ARCHIVES = {  # sample -> (sensor, [(time, values)] of the sensor records, positions, ignored column cells)
+    "sensor_community_sds011_zoned_timestamps.csv": ("nova-sds011", [
+        ("2019-01-01T00:00:53.391+00:00", {"pm10": 31.63, "pm2_5": 22.40}),  # microseconds cut to the ms
+        ("2019-01-01T00:03:20+00:00", {"pm10": 29.87, "pm2_5": 21.20}),
+        ("2019-01-01T00:05:46.012+00:00", {"pm2_5": 19.93})],  # an empty P1: no pm10 in that record
+        [("2019-01-01T00:05:46.012+00:00", {"latitude": 48.806, "longitude": 2.121})], {"column location": 3}),
+    "sensor_community_pms7003.csv": ("plantower-pms7003", [
+        ("2026-03-01T00:00:41+00:00", {"pm10": 9.0, "pm2_5": 6.0, "pm1": 4.0}),
+        ("2026-03-01T00:03:07+00:00", {"pm10": 11.33, "pm2_5": 7.67, "pm1": 5.0})],
+        [("2026-03-01T00:00:41+00:00", {"latitude": 45.764, "longitude": 4.836})], {"column location": 2}),
+    "sensor_community_sps30.csv": ("sensirion-sps30", [
+        ("2026-03-01T00:01:12+00:00", {"pm10": 7.40, "pm2_5": 7.02, "pm1": 6.11, "pm4": 7.31, "nc0_5": 40.12,
+                                       "nc1": 47.80, "nc2_5": 48.21, "nc4": 48.27, "nc10": 48.29,
+                                       "typical_particle_size": 0.56}),
+        ("2026-03-01T00:03:38+00:00", {"pm10": 8.01, "pm2_5": 7.60, "pm1": 6.50, "pm4": 7.88, "nc0_5": 43.70,
+                                       "nc1": 51.90, "nc2_5": 52.35, "nc4": 52.41, "nc10": 52.43,
+                                       "typical_particle_size": 0.55})],
+        [("2026-03-01T00:01:12+00:00", {"latitude": 50.938, "longitude": 6.960})], {"column location": 2}),
+    "sensor_community_bme280.csv": ("bosch-bme280", [
+        ("2026-03-01T00:01:02+00:00", {"pressure": pytest.approx(998.5344), "temperature": 8.12,
+                                       "relative_humidity": 83.05}),
+        ("2026-03-01T00:03:29+00:00", {"pressure": pytest.approx(998.512), "temperature": 8.09,
+                                       "relative_humidity": 83.40})],
+        [("2026-03-01T00:01:02+00:00", {"latitude": 48.805, "longitude": 2.121})],
+        {"column location": 2, "column altitude": 1, "column pressure_sealevel": 1}),
+    "sensor_community_bmp180.csv": ("bosch-bmp180", [
+        ("2026-03-01T00:02:02+00:00", {"pressure": pytest.approx(989.21), "temperature": 6.90})],
+        [], {"column location": 1}),  # no lat/lon: no position record
+    "sensor_community_sht31.csv": ("sensirion-sht31", [
+        ("2026-03-01T00:02:15+00:00", {"temperature": 11.55, "relative_humidity": 71.12})],
+        [("2026-03-01T00:02:15+00:00", {"latitude": 43.297, "longitude": 5.370})], {"column location": 1}),
+    "sensor_community_scd30.csv": ("sensirion-scd30", [
+        ("2026-03-01T00:02:15+00:00", {"temperature": 19.83, "relative_humidity": 41.21, "co2": 612.0})],
+        [("2026-03-01T00:02:15+00:00", {"latitude": 43.297, "longitude": 5.370})], {"column location": 1}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARCHIVES))
+def test_each_archive_column_set_maps_by_name_to_qsec_quantities(name: str) -> None:
+    sensor, records, positions, ignored = ARCHIVES[name]
+    result = _archive(name)
+    got = [(r.t, dict(r.values)) for _, _, b, r in result.rows if b != "sensor-community-location"]
+    assert got == [(_ms(t), v) for t, v in records]
+    assert {r.sensor for _, _, b, r in result.rows if b != "sensor-community-location"} == {sensor}
+    assert [(r.t, dict(r.values)) for _, _, b, r in result.rows if b == "sensor-community-location"] == [
+        (_ms(t), v) for t, v in positions]
+    assert dict(result.ignored) == ignored and not result.refused
+
+
+def test_a_value_left_empty_keeps_the_others_and_a_row_left_empty_is_refused() -> None:
+    result = _archive("sensor_community_dht22_partial.csv")
+    assert [dict(r.values) for _, _, b, r in result.rows if b == "sensor-community-dht22"] == [
+        {"temperature": 8.40, "relative_humidity": 81.30}, {"temperature": 8.30}]
+    assert [(d.reason, d.topic.rsplit("#", 1)[1]) for d in result.refused] == [("bad_schema", "row3")]
+
+
+def test_a_type_written_without_value_columns_has_every_row_refused_not_dropped() -> None:
+    result = _archive("sensor_community_bmp280_no_value_columns.csv")
+    assert [b for _, _, b, _ in result.rows] == ["sensor-community-location"]
+    assert [(d.reason, d.boot) for d in result.refused] == [("bad_schema", "sensor-community-bmp280")] * 2
+    assert "no value" in result.refused[0].detail
+
+
+def test_each_bad_row_is_dead_lettered_with_its_own_reason_and_line(tmp_path: Path) -> None:
+    sample = load("sensor_community_bad_rows.csv")
+    result = _archive(sample.name)
+    assert [dict(r.values) for _, _, b, r in result.rows if b == "sensor-community-dht22"] == [
+        {"temperature": 8.40, "relative_humidity": 81.30}]
+    by_row = {d.topic.rsplit("#", 1)[1]: d for d in result.refused}
+    assert {row: d.reason for row, d in by_row.items()} == {
+        "row2": "bad_schema", "row3": "bad_schema", "row4": "bad_time", "row5": "bad_schema",
+        "row6": "unknown_quantity"}
+    assert "not a finite number" in by_row["row2"].detail and "more fields" in by_row["row3"].detail
+    assert "'brightness'" in by_row["row6"].detail
+    lines = sample.payload.decode().splitlines()
+    dead = stored_dead_letters(tmp_path, result, "reason, raw")
+    assert [raw.splitlines() for _, raw in dead] == [[lines[0], lines[i]] for i in (2, 3, 4, 5, 6)]
+
+
+def test_a_file_that_is_not_an_archive_is_refused_whole_naming_the_missing_column() -> None:
+    result = _archive("sensor_community_bad_header.csv")
+    assert not result.rows and [(d.reason, d.boot) for d in result.refused] == [("bad_schema", None)]
+    assert "lacks timestamp" in result.refused[0].detail
+
+
+def test_an_archive_with_zoned_timestamps_read_in_chunks_gives_what_decoding_it_whole_gives(tmp_path: Path) -> None:
+    name = "sensor_community_sds011_zoned_timestamps.csv"
+    whole = _archive(name)
+    path = tmp_path / "2019-01-01_sds011_sensor_12401.csv.gz"
+    path.write_bytes(gzip.compress(load(name).payload))
+    parts = list(sensor_community_csv.read_file(path, received_ms=RECEIVED, rows=1, campaign="c1"))
+    assert sorted(k for res, _ in parts for k in _keys(res)) == _keys(whole)
+    assert sum((res.ignored for res, _ in parts), Counter()) == whole.ignored
+
+
 # ---------------------------------------------------------------- Smart Citizen SD card
 def test_an_sd_card_file_gives_the_records_the_kit_publishes_over_mqtt(tmp_path: Path) -> None:
     path = SAMPLES / "smartcitizen_sd_card.csv"
@@ -82,9 +187,11 @@ def test_an_sd_card_file_gives_the_records_the_kit_publishes_over_mqtt(tmp_path:
                                    device="kit-3")
     by = {(b, r.t): r.values for _, _, b, r in card.rows}
     assert by[("smartcitizen-sht31", 1_772_366_405_000)] == {"temperature": 18.3, "relative_humidity": 61.2}
+    assert by[("smartcitizen-pms5003", 1_772_366_405_000)] == {"pm1_cf1": 6, "pm2_5_cf1": 9, "pm10_cf1": 12}
     assert ("smartcitizen-pms5003", 1_772_366_465_000) not in by  # null PM in that row: no PM reading
-    assert by[("smartcitizen-scd30", 1_772_366_465_000)] == {"co2": 612}
-    assert not card.refused
+    assert ("smartcitizen-scd30", 1_772_366_405_000) not in by
+    assert by[("smartcitizen-scd30", 1_772_366_465_000)] == {"co2": 612, "temperature": 19.1, "relative_humidity": 58}
+    assert not card.refused and sum(card.ignored.values()) == 3 * 4  # battery %, light, noise, eCO2 in 3 rows
     mqtt = smartcitizen.decode((SAMPLES / "smartcitizen_raw.txt").read_bytes(), source="device/sck/a1b2c3/readings/raw",
                                received_ms=RECEIVED, campaign="c1", devices={"a1b2c3": "kit-3"})
     store = Store(tmp_path / "qsec.duckdb")
@@ -94,13 +201,115 @@ def test_an_sd_card_file_gives_the_records_the_kit_publishes_over_mqtt(tmp_path:
     finally:
         store.close()
     overlap = set(_keys(mqtt)) & set(_keys(card))
-    assert len(overlap) == 3 and from_card.duplicates == 3  # sht31, pressure and PM of 12:00:05 already stored
+    assert len(overlap) == 4 and from_card.duplicates == 4  # sht31, pressure, VOC and PM of 12:00:05 already stored
 
 
 def test_an_sd_card_file_needs_the_device_id() -> None:
     path = SAMPLES / "smartcitizen_sd_card.csv"
     with pytest.raises(ValueError, match="--device"):
         smartcitizen_csv.decode(path.read_bytes(), source=path.name, received_ms=RECEIVED, campaign="c1")
+
+
+def _card(name: str, **context):
+    return smartcitizen_csv.decode(load(name).payload, source=name, received_ms=RECEIVED, campaign="c1",
+                                   device="kit-3", **context)
+
+
+def test_the_current_firmware_card_file_with_a_repeated_short_title_is_read_by_its_ids() -> None:
+    card = _card("smartcitizen_sd_card_sck22.csv")  # AS7331_UVA heads two columns (ids 214 and 216)
+    by = {(b, r.t): r.values for _, _, b, r in card.rows}
+    assert by[("smartcitizen-lps33", 1_772_366_405_000)] == {"pressure": pytest.approx(1014.3)}
+    assert by[("smartcitizen-pms5003", 1_772_366_405_000)] == {
+        "pm1_cf1": 4, "pm2_5_cf1": 6, "pm10_cf1": 7, "pn0_3": 903, "pn0_5": 262, "pn1": 41, "pn2_5": 4, "pn5": 1,
+        "pn10": 0}
+    assert sorted(b for b, _ in by) == ["smartcitizen-lps33"] * 3 + ["smartcitizen-pms5003"] + ["smartcitizen-sht31"] * 3
+    assert not card.refused
+    assert sorted(card.ignored.values()) == [1, 3, 3, 3, 3]  # RSSI once; battery, SD card, light, noise; UV all null
+
+
+def test_a_card_file_joined_by_scdata_with_empty_cells_and_sorted_columns_is_read() -> None:
+    card = _card("smartcitizen_concat.csv")
+    by = {(b, r.t): r.values for _, _, b, r in card.rows}
+    assert by[("smartcitizen-scd30", 1_772_440_205_000)] == {"co2": 640, "relative_humidity": 60.2,
+                                                             "temperature": 17.9}  # 2026-03-02T08:30:05Z
+    assert ("smartcitizen-pms5003", 1_772_366_465_000) not in by and len(card.rows) == 13 and not card.refused
+    whole = _card("smartcitizen_sd_card.csv")
+    first_day = {k for k in by if k[1] < 1_772_400_000_000}
+    assert first_day <= {(b, r.t) for _, _, b, r in whole.rows}
+
+
+def test_a_card_row_broken_as_a_whole_is_refused_once_and_a_bad_cell_refuses_its_sensor_only() -> None:
+    card = _card("smartcitizen_sd_card_bad.csv")
+    refused = [(d.topic.rsplit("#", 1)[1], d.reason, d.boot) for d in card.refused]
+    assert sorted(refused) == [
+        ("row2", "bad_time", None),  # 20-30-01T…: epoch2iso of a clock before 2000
+        ("row3", "bad_time", None),  # 2000-01-01: the clock was never set
+        ("row4", "bad_schema", None),  # a field too many
+        ("row5", "bad_schema", "smartcitizen-sht31"),  # "err": pressure and PM of that row are kept
+        ("row6", "out_of_range", "smartcitizen-sht31"),  # 140 %
+        ("row7", "bad_schema", None)]  # the line cut short
+    assert "cut short" in next(d for d in card.refused if d.topic.endswith("#row7")).detail
+    kept = sorted((b, r.t) for _, _, b, r in card.rows)
+    assert ("smartcitizen-mpl3115a2", 1_772_366_645_000) in kept and len(kept) == 7
+    line7 = card_lines("smartcitizen_sd_card_bad.csv")[10]
+    dead = next(d for d in card.refused if d.topic.endswith("#row7"))
+    assert dead.raw.splitlines()[-1] == line7 and dead.raw.splitlines()[3] == ",55,56,10,58,89,87,88"
+
+
+def test_a_refused_card_row_decodes_again_from_its_dead_letter() -> None:
+    card = _card("smartcitizen_sd_card_bad.csv")
+    dead = next(d for d in card.refused if d.reason == "bad_schema" and d.boot == "smartcitizen-sht31")
+    again = smartcitizen_csv.decode(dead.raw.encode(), source=dead.topic.split(":", 2)[2], received_ms=RECEIVED,
+                                    campaign="c1", device="kit-3")
+    assert [(d.reason, d.boot, d.seq) for d in again.refused] == [(dead.reason, dead.boot, dead.seq)]
+    assert sorted(b for *_, b, _ in again.rows) == ["smartcitizen-mpl3115a2", "smartcitizen-pms5003"]
+
+
+def card_lines(name: str) -> list[str]:
+    return load(name).payload.decode().splitlines()
+
+
+def test_a_card_file_read_in_chunks_gives_what_decoding_it_whole_gives(tmp_path: Path) -> None:
+    for name in ("smartcitizen_sd_card_sck22.csv", "smartcitizen_sd_card_bad.csv"):
+        whole = _card(name)
+        plain, packed = tmp_path / name, tmp_path / (name + ".gz")
+        plain.write_bytes(load(name).payload)
+        packed.write_bytes(gzip.compress(load(name).payload))
+        for path in (plain, packed):
+            parts = list(smartcitizen_csv.read_file(path, received_ms=RECEIVED, rows=2, campaign="c1", device="kit-3"))
+            assert sorted(k for res, _ in parts for k in _keys(res)) == _keys(whole) and parts[-1][1] > 0
+            rows = sorted((d.topic.rsplit("#")[1], d.reason) for res, _ in parts for d in res.refused)
+            assert rows == sorted((d.topic.rsplit("#")[1], d.reason) for d in whole.refused)
+            assert sum((res.ignored for res, _ in parts), Counter()) == whole.ignored
+
+
+@pytest.mark.parametrize(("ids", "reason"), [
+    (",55,56,55", "bad_schema"),  # one sensor id heads two columns
+    ("", "bad_schema"),  # no id row
+], ids=["id-twice", "no-ids"])
+def test_a_card_header_that_cannot_be_read_refuses_the_file(ids: str, reason: str) -> None:
+    payload = f"TIME,TEMP,HUM,TEMP\nISO 8601,C,%,C\nTime,Temperature,Humidity,Temperature\n{ids}\n" \
+              "2026-03-01T12:00:05Z,18.3,61.2,18.4\n"
+    result = smartcitizen_csv.decode(payload.encode(), source="sd.csv", received_ms=RECEIVED, campaign="c1",
+                                     device="kit-3")
+    assert not result.rows and [d.reason for d in result.refused] == [reason]
+
+
+def test_a_column_without_platform_id_is_counted_and_an_unknown_id_refuses_its_rows() -> None:
+    payload = ("TIME,TEMP,PRESS_TEMP,XX\nISO 8601,C,C,\nTime,Temperature,Pressure internal temperature,X\n,55,0,251\n"
+               "2026-03-01T12:00:05Z,18.3,21.0,null\n2026-03-01T12:01:05Z,18.4,21.1,7\n")
+    result = smartcitizen_csv.decode(payload.encode(), source="sd.csv", received_ms=RECEIVED, campaign="c1",
+                                     device="kit-3")
+    assert [r.values for *_, r in result.rows] == [{"temperature": 18.3}, {"temperature": 18.4}]
+    assert dict(result.ignored) == {"PRESS_TEMP (id 0): the platform has no sensor id for it": 2}
+    assert [(d.reason, d.topic.rsplit("#", 1)[1]) for d in result.refused] == [("unknown_quantity", "row2")]
+
+
+@pytest.mark.parametrize("name", ["smartcitizen_sd_card.csv", "smartcitizen_sd_card_sck22.csv",
+                                  "smartcitizen_concat.csv"])
+def test_every_smart_citizen_card_layout_is_recognised(name: str) -> None:
+    assert smartcitizen_csv.sniff(load(name).payload[:8192])
+    assert not smartcitizen_csv.sniff(SDS.read_bytes())
 
 
 # ---------------------------------------------------------------- qsec CSV

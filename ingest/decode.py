@@ -26,7 +26,7 @@ import json
 import os
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -51,6 +51,7 @@ class Decoded:
     answer: Answer = field(default_factory=dict)
     devices: set[tuple[str, str]] = field(default_factory=set)  # (campaign, device) pairs seen: to register
     received: int = 0  # records received, stored or refused (a message refused whole counts none)
+    ignored: Counter[tuple[str, str]] = field(default_factory=Counter)  # (adapter, field) set aside on purpose
 
 
 def campaign_of(topic: str) -> str | None:
@@ -96,9 +97,10 @@ def decode(messages: Sequence[tuple[str, bytes]], *, now_ms: int, not_before: di
 def _decode_external(topic: str, payload: bytes, now_ms: int, campaign: str, not_before: dict[str, int | None],
                      rows: list[Row], out: Decoded) -> None:
     """A message of an external format (SenML, Tasmota, Smart Citizen), through its adapter."""
+    adapter = adapters.adapter_for_topic(topic)
     result = adapters.decode_mqtt(topic, payload, received_ms=now_ms, campaign=campaign,
                                   not_before_ms=not_before.get(campaign))
-    if result is None:
+    if result is None or adapter is None:
         out.dead.append(DeadLetter(topic, contract.BadTopic.reason, "no adapter reads this topic",
                                    payload.decode("utf-8", "replace")))
         return
@@ -106,6 +108,7 @@ def _decode_external(topic: str, payload: bytes, now_ms: int, campaign: str, not
     out.received += len(result.refused)  # rows are counted with the others
     rows.extend(result.rows)
     out.dead.extend(result.refused)
+    out.ignored.update({(adapter.name, name): n for name, n in result.ignored.items()})
 
 
 def _decode_exactly(msgs: list[fastpath.Message], now_ms: int, not_before: dict[str, int | None],

@@ -54,6 +54,7 @@ class ImportCounts:
     duplicates: int = 0
     dead: Counter[str] = field(default_factory=Counter)  # reason -> dead letters added
     dead_known: int = 0  # refusals already in the dead-letter table (a file imported again)
+    ignored: Counter[str] = field(default_factory=Counter)  # field -> values the adapter set aside on purpose
 
     @property
     def dead_total(self) -> int:
@@ -63,7 +64,9 @@ class ImportCounts:
         reasons = ", ".join(f"{r} {n}" for r, n in self.dead.most_common())
         return (f"{self.path} ({self.format}): {self.stored} stored, {self.duplicates} duplicates, "
                 f"{self.dead_total} dead-lettered" + (f" ({reasons})" if reasons else "")
-                + (f", {self.dead_known} already dead-lettered" if self.dead_known else ""))
+                + (f", {self.dead_known} already dead-lettered" if self.dead_known else "")
+                + (f", {sum(self.ignored.values())} values set aside on purpose ("
+                   + ", ".join(f"{k} {n}" for k, n in self.ignored.most_common()) + ")" if self.ignored else ""))
 
 
 def open_store(data_dir: Path) -> Store:
@@ -202,6 +205,7 @@ def _flush(store: Store, pending: AdapterResult, counts: ImportCounts, registere
     counts.duplicates += duplicates
     counts.dead.update(d.reason for d in fresh)
     counts.dead_known += len(pending.refused) - len(fresh)
+    counts.ignored.update(pending.ignored)
 
 
 def new_dead_letters(store: Store, dead: list[DeadLetter]) -> list[DeadLetter]:

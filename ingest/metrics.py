@@ -65,6 +65,11 @@ class QsecCollector:
         for reason, n in sorted(w.deadletter_reasons.items()):
             dl.add_metric([reason], float(n))
         yield dl
+        ig = CounterMetricFamily("qsec_ingest_ignored", "values an adapter set aside on purpose (metadata, computed "
+                                 "values: docs/adapters.md), by adapter and field", labels=["adapter", "field"])
+        for (adapter, name), n in sorted(w.ignored.items()):
+            ig.add_metric([adapter, name], float(n))
+        yield ig
         up = GaugeMetricFamily("qsec_ingest_connected", "1 while ingest is connected to the broker")
         up.add_metric([], 1.0 if w.connected else 0.0)
         yield up

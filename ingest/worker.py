@@ -142,6 +142,7 @@ class IngestWorker:
         self.clock = clock
         self.metrics: Counter[str] = Counter()
         self.deadletter_reasons: Counter[str] = Counter()
+        self.ignored: Counter[tuple[str, str]] = Counter()  # (adapter, field) an adapter set aside on purpose
         self.listeners: list[CommitListener] = []
         self._inbox: list[_Pending] = []
         self._cond = threading.Condition()
@@ -425,6 +426,7 @@ class IngestWorker:
         self.metrics["deadletter"] += len(dead)
         for dl in dead:
             self.deadletter_reasons[dl.reason] += 1
+        self.ignored.update(d.ignored)
         per_device_new: Counter[str] = Counter()
         per_device_all: Counter[str] = Counter()
         if table is not None:
@@ -458,6 +460,7 @@ class IngestWorker:
         """Counters for ``qsec status`` and ``/metrics``."""
         out: dict[str, object] = dict(self.metrics)
         out["deadletter_by_reason"] = dict(self.deadletter_reasons)
+        out["ignored_by_field"] = {f"{adapter}:{name}": n for (adapter, name), n in sorted(self.ignored.items())}
         out["connected"] = self.connected
         out["last_commit_lag_ms"] = self.last_commit_lag_ms
         out["missing_by_device"] = self.tracker.missing_by_device()

@@ -88,6 +88,9 @@ def status(url: str, data_dir: Path | None, as_json: bool) -> None:
     if snap.get("deadletter_by_reason"):
         click.echo("dead letters by reason (see `qsec deadletter`):")
         click.echo(_table(sorted(snap["deadletter_by_reason"].items())))
+    if snap.get("ignored_by_field"):
+        click.echo("values set aside on purpose by the adapters (metadata, computed values; docs/adapters.md):")
+        click.echo(_table(sorted(snap["ignored_by_field"].items())))
     if snap.get("missing_by_device"):
         click.echo("records missing below each kit's highest seq (in a spool, in flight, or dropped):")
         click.echo(_table(sorted(snap["missing_by_device"].items())))

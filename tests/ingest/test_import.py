@@ -165,6 +165,7 @@ def test_qsec_import_prints_what_it_stored_and_refused_by_reason(tmp_path: Path)
                                        "--campaign", "lyon-2026", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1  # one file could not be imported; the others were
     assert f"{SDS} (sensor-community): 6 stored, 0 duplicates, 2 dead-lettered (" in result.output
+    assert "6 values set aside on purpose (column location 6)" in result.output  # metadata, counted, not stored
     assert "(qsec-csv): 3 stored, 0 duplicates, 1 dead-lettered (out_of_range 1)" in result.output
     assert "notes.txt: not imported: cannot tell the format" in result.output
     assert "total: 9 stored, 0 duplicates, 3 dead-lettered, 1 files not imported" in result.output

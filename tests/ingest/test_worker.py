@@ -12,6 +12,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from harness import wait_until
+from ingest.metrics import QsecCollector, render
 from ingest.store import Store
 from ingest.worker import IngestSettings, IngestWorker, _Pending
 from qsec import contract
@@ -145,6 +146,11 @@ def test_a_tasmota_message_over_mqtt_is_stored_through_its_adapter(tmp_path: Pat
         by_values = {r[2]: r[3:] for r in rows}
         assert (7.3, 12.1) in [v[:2] for v in by_values.values()]
         assert (18.4, 1011.2) in [v[2:] for v in by_values.values()]
+        # the dew point is computed by Tasmota from the other two: set aside, and counted where people look
+        wait_until(lambda: worker.snapshot()["ignored_by_field"] == {"tasmota:BME280.DewPoint": 1},
+                   what="the dew point counted as set aside")
+        assert 'qsec_ingest_ignored_total{adapter="tasmota",field="BME280.DewPoint"} 1.0' in render(
+            QsecCollector(worker)).decode()
         pub.publish(f"tele/balcony-{unique}/SENSOR", sample, qos=1).wait_for_publish(5)  # the same message again
         wait_until(lambda: worker.metrics["records_duplicate"] == 2, what="the repeat counted as duplicates")
         assert cur.execute("SELECT count(*) FROM readings").fetchone()[0] == 2

@@ -29,6 +29,17 @@ Notes
   byte at a time.
 - A master must wait for each answer before the next request: requests sent
   back to back can reach a slave as one frame, with a bad CRC, and be ignored.
+- Address 0 is the broadcast address: slaves act on a broadcast write but
+  never answer, so a read sent to it is refused (Serial Line V1.02, 2.2).
+- Registers are 16-bit words; what they mean (unsigned, signed, half of a
+  float) is the device's business.  :func:`int16` reads a word as two's
+  complement, as the Senseair S8 documents its measurement registers.
+
+Checked against captured frames and open-source masters: esphome
+``esphome/components/senseair/senseair.cpp`` (the S8 requests, byte for
+byte), jcomas/S8_UART ``src/s8_uart.h`` (an S8 answer ``FE 04 02 01 90 AC D8``)
+and arendst/Tasmota ``tasmota/tasmota_xsns_sensor/xsns_17_senseair.ino``
+(S8 answers and the exception ``FE 84 02 F2 F1``); the test file holds them.
 """
 
 from __future__ import annotations
@@ -73,6 +84,11 @@ def crc16(data: bytes) -> int:
     return crc
 
 
+def int16(word: int) -> int:
+    """A 16-bit register read as a two's-complement signed integer (``0xFFF0`` -> -16)."""
+    return word - 0x10000 if word & 0x8000 else word
+
+
 def seal(body: bytes) -> bytes:
     """``body`` followed by its CRC, low byte first."""
     return body + crc16(body).to_bytes(2, "little")
@@ -98,14 +114,16 @@ def request(slave: int, function: int, address: int, value: int) -> bytes:
 
     Raises
     ------
-    ValueError : an unknown function, a slave outside 0..247 or 0xFE, a field beyond 16 bits,
-        a read of 0 or more than 125 registers
+    ValueError : an unknown function, a slave outside 0..247 or 0xFE, a read sent to the broadcast
+        address 0, a field beyond 16 bits, a read of 0 or more than 125 registers
     """
     if function not in FUNCTIONS:
         raise ValueError(f"Modbus function 0x{function:02X} is not supported; choose one of "
                          + ", ".join(f"0x{f:02X} ({n})" for f, n in FUNCTIONS.items()))
     if not (0 <= slave <= 247 or slave == 0xFE):
         raise ValueError(f"Modbus slave address {slave} must be 0..247 (or 0xFE, 'any address')")
+    if slave == 0 and function != WRITE_SINGLE:
+        raise ValueError("Modbus address 0 is the broadcast address: nobody answers a read sent to it")
     if not (0 <= address <= 0xFFFF and 0 <= value <= 0xFFFF):
         raise ValueError("Modbus register address and value are 16-bit")
     if function != WRITE_SINGLE and not 1 <= value <= 125:

@@ -1,4 +1,7 @@
-"""Modbus RTU framing: CRC-16/MODBUS, requests, responses and exceptions (Modbus application protocol V1.1b3)."""
+"""Modbus RTU framing: CRC-16/MODBUS, requests, responses and exceptions (Modbus application protocol V1.1b3).
+
+Test vectors: the requests of esphome's Senseair component and answers captured from S8 sensors (each cited).
+"""
 
 from __future__ import annotations
 
@@ -31,11 +34,26 @@ def test_requests_match_the_datasheets(args: tuple[int, int, int, int], expected
     assert modbus.parse_request(frame) == modbus.Request(*args)
 
 
+# Requests esphome sends to a Senseair S8, byte for byte (esphome/esphome esphome/components/senseair/senseair.cpp).
+@pytest.mark.parametrize(("args", "expected_hex"), [
+    pytest.param((0xFE, 0x04, 0x0000, 4), "fe0400000004e5c6", id="SENSEAIR_COMMAND_GET_PPM_STATUS"),
+    pytest.param((0xFE, 0x06, 0x0000, 0x0000), "fe06000000009dc5", id="SENSEAIR_COMMAND_CLEAR_ACK_REGISTER"),
+    pytest.param((0xFE, 0x06, 0x0001, 0x7C06), "fe0600017c066cc7", id="SENSEAIR_COMMAND_BACKGROUND_CAL"),
+    pytest.param((0xFE, 0x03, 0x0000, 1), "fe03000000019005", id="SENSEAIR_COMMAND_BACKGROUND_CAL_RESULT"),
+    pytest.param((0xFE, 0x06, 0x001F, 180), "fe06001f00b4ac74", id="SENSEAIR_COMMAND_ABC_ENABLE"),
+    pytest.param((0xFE, 0x06, 0x001F, 0), "fe06001f0000ac03", id="SENSEAIR_COMMAND_ABC_DISABLE"),
+    pytest.param((0xFE, 0x03, 0x001F, 1), "fe03001f0001a1c3", id="SENSEAIR_COMMAND_ABC_GET_PERIOD"),
+])
+def test_requests_match_esphomes_senseair_commands(args: tuple[int, int, int, int], expected_hex: str) -> None:
+    assert modbus.request(*args).hex() == expected_hex
+
+
 @pytest.mark.parametrize(("args", "match"), [
     pytest.param((0x01, 0x10, 0, 1), "function 0x10", id="write multiple registers is not supported"),
     pytest.param((248, 0x03, 0, 1), "slave address", id="slave 248 is reserved"),
     pytest.param((1, 0x03, 0, 126), "1..125", id="more than 125 registers cannot be read at once"),
     pytest.param((1, 0x06, 0x10000, 0), "16-bit", id="an address beyond 16 bits"),
+    pytest.param((0, 0x04, 0, 1), "broadcast", id="a read to the broadcast address would never be answered"),
 ])
 def test_request_refuses_what_modbus_cannot_carry(args: tuple[int, int, int, int], match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -44,7 +62,18 @@ def test_request_refuses_what_modbus_cannot_carry(args: tuple[int, int, int, int
 
 RESPONSE_CASES = [
     pytest.param(bytes.fromhex("fe04020190acd8"), modbus.Response(0xFE, 0x04, (400,)),
-                 id="the S8's example answer: 400 ppm"),
+                 id="the S8's example answer: 400 ppm (jcomas/S8_UART src/s8_uart.h)"),
+    # Answers captured from S8 sensors: Tasmota's comments (xsns_17_senseair.ino), SFeli/ESP32_S8 issue 4, and
+    # esphome/issues issue 2444 (the background calibration result).
+    pytest.param(bytes.fromhex("fe04020000ad24"), modbus.Response(0xFE, 0x04, (0,)), id="Tasmota: IR1 meter status 0"),
+    pytest.param(bytes.fromhex("fe0402062caf59"), modbus.Response(0xFE, 0x04, (1580,)), id="Tasmota: IR4 1580 ppm"),
+    pytest.param(bytes.fromhex("fe04020177ec92"), modbus.Response(0xFE, 0x04, (0x0177,)), id="Tasmota: IR27 type id"),
+    pytest.param(bytes.fromhex("fe04020154ad4b"), modbus.Response(0xFE, 0x04, (0x0154,)), id="Tasmota: IR29 firmware"),
+    pytest.param(bytes.fromhex("fe040222c3f5d5"), modbus.Response(0xFE, 0x04, (8899,)), id="SFeli: IR4 8899 ppm"),
+    pytest.param(bytes.fromhex("fe040222bff434"), modbus.Response(0xFE, 0x04, (8895,)), id="SFeli: IR4 8895 ppm"),
+    pytest.param(bytes.fromhex("fe03020000ac50"), modbus.Response(0xFE, 0x03, (0,)), id="esphome: HR1 flags 0"),
+    pytest.param(bytes.fromhex("fe8402f2f1"), "0x02 .illegal data address. to read input",
+                 id="Tasmota: the S8 has no IR5 and says so"),
     pytest.param(modbus.request(0x61, 0x06, 0x0036, 0), modbus.Response(0x61, 0x06, (0x0036, 0)),
                  id="a write is answered by its echo"),
     pytest.param(modbus.exception_response(0xFE, 0x04, 0x02), "0x02 .illegal data address. to read input",
@@ -66,6 +95,11 @@ def test_parse_response(frame: bytes, expected: modbus.Response | str) -> None:
     else:
         with pytest.raises(FrameError, match=expected):
             modbus.parse_response(frame, 0xFE)
+
+
+@pytest.mark.parametrize(("word", "value"), [(0, 0), (612, 612), (0x7FFF, 32767), (0x8000, -32768), (0xFFF0, -16)])
+def test_int16_reads_a_register_as_twos_complement(word: int, value: int) -> None:
+    assert modbus.int16(word) == value
 
 
 S8_ANSWER = modbus.read_response(0xFE, 0x04, [0, 0, 0, 612])

@@ -1,4 +1,10 @@
-"""NMEA 0183 GGA, RMC, VTG, GSA and GSV: sentences as receivers send them, checksums per NMEA 0183 v4.11."""
+"""NMEA 0183 GGA, RMC, GLL, VTG, GSA, GSV and ZDA: sentences as receivers send them, checksums per NMEA 0183 v4.11.
+
+The tables at the end hold sentences captured from receivers, each with its source: Knio/pynmea2 (test/test_types.py,
+test/test_pynmea.py, test/test_file.py, test/test_proprietary.py), vyuke/gps_NEMA_mirror
+(gps_NMEA_mirror/gps_NMEA_mirror.ino: a GPS + BeiDou receiver), elmot/rp2040-data-logger (src/data_processing.c:
+a u-blox receiver) and hb9kns/gpsnmea (scratch.md: a receiver without a fix).
+"""
 
 from __future__ import annotations
 
@@ -66,7 +72,8 @@ REFUSE_CASES = [
     pytest.param(NO_FIX_RMC, NoFix, id="RMC with status V means no fix yet"),
     pytest.param(nmea0183.sentence(VERSAILLES_RMC[1:-4] + "N"), NoFix, id="RMC with mode N means no fix yet"),
     pytest.param(CLASSIC_GGA[:-2] + "48", FrameError, id="a wrong checksum is dropped"),
-    pytest.param(CLASSIC_GGA[:-3], FrameError, id="a sentence without checksum is dropped"),
+    pytest.param("$GPRMC,172142.00,A,4805.30256324,N,11629.09084774,W,0.D", FrameError,
+                 id="an RMC without checksum is dropped: it is compulsory there (pynmea2's corrupt message)"),
     pytest.param(CLASSIC_GGA[:-2] + "G7", FrameError, id="a checksum that is not hexadecimal is dropped"),
     pytest.param(CLASSIC_GGA.replace("4807.038", "4807.039"), FrameError, id="a digit changed in transit is dropped"),
     pytest.param(CLASSIC_GGA[1:], FrameError, id="a sentence without its dollar is dropped"),
@@ -164,13 +171,6 @@ MORE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("line", "values"), MORE_CASES)
-def test_decode_vtg_gsa_and_qzss(line: str | bytes, values: dict[str, float]) -> None:
-    obs = nmea0183.decode(line)
-    assert obs.values == pytest.approx(values, abs=1e-9)
-    assert set(obs.values) == set(values)
-
-
 MORE_REFUSALS = [
     pytest.param(NO_FIX_VTG, NoFix, id="VTG with mode N means no fix yet"),
     pytest.param(nmea0183.sentence("GPVTG,,T,,M,,N,,K"), NoFix, id="VTG without any speed means no fix"),
@@ -252,7 +252,7 @@ fields_text = st.text(alphabet=st.sampled_from("0123456789.,-NSEWAVM "), max_siz
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(["GPVTG", "GNGSA", "GPGSV", "QZVTG"]), fields_text)
+@given(st.sampled_from(["GPVTG", "GNGSA", "GPGSV", "QZVTG", "GNZDA"]), fields_text)
 def test_random_vtg_gsa_and_gsv_fields_with_a_valid_checksum_raise_only_sensor_errors(address: str,
                                                                                       fields: str) -> None:
     try:
@@ -263,7 +263,7 @@ def test_random_vtg_gsa_and_gsv_fields_with_a_valid_checksum_raise_only_sensor_e
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from(["GPGGA", "GNRMC", "GPRMC", "GNGGA"]), fields_text)
+@given(st.sampled_from(["GPGGA", "GNRMC", "GPRMC", "GNGGA", "GPGLL", "GQGLL"]), fields_text)
 def test_random_fields_with_a_valid_checksum_raise_only_documented_sensor_errors(address: str, fields: str) -> None:
     line = nmea0183.sentence(f"{address},{fields}")
     try:
@@ -309,3 +309,202 @@ def test_rmc_decode_encode_round_trips(when: datetime, lat: float, lon: float, s
         assert obs.values["course"] == pytest.approx(course, abs=0.05 + 1e-9)
     assert obs.time is not None
     assert timedelta(0) <= when - obs.time < timedelta(milliseconds=10)
+
+
+# ------------------------------------------------------------------ sentences captured from receivers
+# Knio/pynmea2 test/test_types.py and test/test_pynmea.py
+PYNMEA2_GGA = "$GPGGA,184353.07,1929.045,S,02410.506,E,1,04,2.6,100.00,M,-33.9,M,,0000*6D"
+PYNMEA2_RMC = "$GPRMC,225446,A,4916.45,N,12311.12,W,000.5,054.7,191194,020.3,E*68"
+PYNMEA2_GLL = "$GPGLL,4916.45,N,12311.12,W,225444,A,*1D"
+PYNMEA2_GSA = "$GPGSA,A,3,02,,,07,,09,24,26,,,,,1.6,1.6,1.0*3D"
+PYNMEA2_VTG = "$GPVTG,108.53,T,,M,0.04,N,0.07,K,A*31"
+PYNMEA2_VTG_SHORT = "$GPVTG,,T,,M,0.00,N*1B"
+PYNMEA2_GSV = ["$GPGSV,3,1,09,12,28,063,33,14,63,000,32,22,68,150,26,25,40,109,23*7B",
+               "$GPGSV,3,2,09,31,42,227,19,32,17,313,20,01,09,316,,11,08,292,*73",
+               "$GPGSV,3,3,09,24,03,046,*47"]
+PYNMEA2_ZDA = "$GPZDA,010203.05,06,07,2008,-08,30"  # no checksum
+# vyuke/gps_NEMA_mirror gps_NMEA_mirror/gps_NMEA_mirror.ino (GN, GP and BD talkers)
+MIRROR_GGA = "$GNGGA,072353.000,3032.2149,N,10412.5192,E,1,09,1.3,509.4,M,0.0,M,,*74"
+MIRROR_GLL = "$GNGLL,3032.2149,N,10412.5192,E,072353.000,A,A*42"
+MIRROR_RMC = "$GNRMC,072353.000,A,3032.2149,N,10412.5192,E,7.74,50.28,290918,,,A*45"
+MIRROR_VTG = "$GNVTG,50.28,T,,M,7.74,N,14.34,K,A*2A"
+MIRROR_BDGSA = "$BDGSA,A,3,06,13,08,,,,,,,,,,3.2,1.3,2.9*27"
+MIRROR_GPGSV = "$GPGSV,3,1,12,02,,,32,05,,,25,13,58,050,32,15,78,225,36*79"
+MIRROR_BDGSV = "$BDGSV,2,2,07,13,85,133,38,19,,,26,20,,,41*51"
+MIRROR_ZDA = "$GNZDA,072353.000,29,09,2018,00,00*41"
+MIRROR_TXT = "$GPTXT,01,01,01,ANTENNA OK*35"
+# elmot/rp2040-data-logger src/data_processing.c (u-blox, near Turku)
+UBLOX_GGA = "$GPGGA,201229.00,6026.86958,N,02217.14119,E,1,08,0.96,66.1,M,18.7,M,,*6C"
+UBLOX_RMC = "$GPRMC,201230.00,A,6026.86949,N,02217.14087,E,0.689,,150722,,,A*72"
+CHENGDU = (30 + 32.2149 / 60, 104 + 12.5192 / 60)
+VANCOUVER = (49 + 16.45 / 60, -(123 + 11.12 / 60))
+
+CAPTURED_CASES = [
+    pytest.param(PYNMEA2_GGA, {"latitude": -19.484083333333334, "longitude": 24.1751, "fix_quality": 1,
+                               "satellites": 4, "hdop": 2.6, "altitude": 100.0}, None, id="pynmea2's GGA"),
+    pytest.param(PYNMEA2_RMC, {"latitude": VANCOUVER[0], "longitude": VANCOUVER[1], "speed": 0.5 * KNOT,
+                               "course": 54.7}, datetime(1994, 11, 19, 22, 54, 46, tzinfo=UTC), id="pynmea2's RMC"),
+    pytest.param(PYNMEA2_GLL, {"latitude": VANCOUVER[0], "longitude": VANCOUVER[1]}, None,
+                 id="pynmea2's GLL, with an empty mode field"),
+    pytest.param(PYNMEA2_GSA, {"fix_type": 3, "pdop": 1.6, "hdop": 1.6, "vdop": 1.0}, None, id="pynmea2's GSA"),
+    pytest.param(PYNMEA2_VTG, {"speed": 0.07 / 3.6, "course": 108.53}, None, id="pynmea2's VTG"),
+    pytest.param(PYNMEA2_VTG_SHORT, {"speed": 0.0}, None, id="pynmea2's VTG that stops after the knots"),
+    pytest.param(PYNMEA2_GSV[0], {"satellites_in_view": 9}, None, id="pynmea2's first GSV of a group"),
+    pytest.param(MIRROR_GGA, {"latitude": CHENGDU[0], "longitude": CHENGDU[1], "fix_quality": 1, "satellites": 9,
+                              "hdop": 1.3, "altitude": 509.4}, None, id="a GN talker GGA with milliseconds"),
+    pytest.param(MIRROR_GLL, {"latitude": CHENGDU[0], "longitude": CHENGDU[1]}, None, id="a GN talker GLL, mode A"),
+    pytest.param(MIRROR_RMC, {"latitude": CHENGDU[0], "longitude": CHENGDU[1], "speed": 7.74 * KNOT,
+                              "course": 50.28}, datetime(2018, 9, 29, 7, 23, 53, tzinfo=UTC), id="a GN talker RMC"),
+    pytest.param(MIRROR_VTG, {"speed": 14.34 / 3.6, "course": 50.28}, None, id="a GN talker VTG"),
+    pytest.param(MIRROR_BDGSA, {"fix_type": 3, "pdop": 3.2, "hdop": 1.3, "vdop": 2.9}, None, id="a BeiDou GSA"),
+    pytest.param(MIRROR_GPGSV, {"satellites_in_view": 12}, None,
+                 id="a GSV with satellites of unknown elevation and azimuth"),
+    pytest.param(UBLOX_GGA, {"latitude": 60 + 26.86958 / 60, "longitude": 22 + 17.14119 / 60, "fix_quality": 1,
+                             "satellites": 8, "hdop": 0.96, "altitude": 66.1}, None, id="a u-blox GGA"),
+    pytest.param(UBLOX_RMC, {"latitude": 60 + 26.86949 / 60, "longitude": 22 + 17.14087 / 60, "speed": 0.689 * KNOT},
+                 datetime(2022, 7, 15, 20, 12, 30, tzinfo=UTC), id="a u-blox RMC without course"),
+]
+
+
+@pytest.mark.parametrize(("line", "values", "when"), CAPTURED_CASES)
+def test_captured_sentences_decode(line: str, values: dict[str, float], when: datetime | None) -> None:
+    obs = nmea0183.decode(line)
+    assert obs.values == pytest.approx(values, abs=1e-9)
+    assert set(obs.values) == set(values)
+    assert obs.time == when
+
+
+CAPTURED_REFUSALS = [
+    # a receiver without a fix: pynmea2 test/test_file.py and test_missing_latlon, hb9kns/gpsnmea scratch.md
+    pytest.param("$GPRMC,181031.576,V,3926.276,N,07739.361,W,99.7,18.30,250915,,E*79", NoFix,
+                 id="an RMC with status V is no fix even with a position"),
+    pytest.param("$GPGGA,181032.576,3926.276,N,07739.361,W,0,00,,,M,,M,,*5F", NoFix,
+                 id="a GGA with quality 0 is no fix even with a position"),
+    pytest.param("$GPGLL,3926.276,N,07739.361,W,181033.576,V*3E", NoFix, id="a GLL with status V is no fix"),
+    pytest.param("$GPGGA,201716.684,,,,,0,00,,,M,0.0,M,,0000*5F", NoFix, id="pynmea2's GGA without position"),
+    pytest.param("$GPGGA,210210.000,5347.5779,N,00754.1630,E,0,00,0.0,52.8,M,0.0,M,,0000*59", NoFix,
+                 id="a GGA of a receiver that lost its fix"),
+    pytest.param("$GPRMC,210209.000,V,5347.5779,N,00754.1630,E,000.0,000.0,300717,,,N*77", NoFix,
+                 id="an RMC with status V and mode N"),
+    # what a u-blox NEO-6M sends at cold start, before it knows the time
+    pytest.param("$GPRMC,,V,,,,,,,,,,N*53", NoFix, id="cold start RMC"),
+    pytest.param("$GPVTG,,,,,,,,,N*30", NoFix, id="cold start VTG without unit letters"),
+    pytest.param("$GPGGA,,,,,,0,00,99.99,,,,,,*48", NoFix, id="cold start GGA"),
+    pytest.param("$GPGSA,A,1,,,,,,,,,,,,,99.99,99.99,99.99*30", NoFix, id="cold start GSA"),
+    pytest.param("$GPGLL,,,,,,V,N*64", NoFix, id="cold start GLL"),
+    pytest.param(PYNMEA2_GSV[1], Unsupported, id="the second GSV of a group repeats the count"),
+    pytest.param(PYNMEA2_GSV[2], Unsupported, id="the last GSV of a group, with an empty SNR"),
+    pytest.param(MIRROR_BDGSV, Unsupported, id="the second BeiDou GSV"),
+    pytest.param(PYNMEA2_ZDA, Unsupported, id="ZDA is checked and carries no quantity"),
+    pytest.param(MIRROR_ZDA, Unsupported, id="a GN talker ZDA"),
+    pytest.param(MIRROR_TXT, Unsupported, id="a TXT sentence is not decoded"),
+    pytest.param("$GNTXT,01,01,02,ROM BASE 2.01 (75331) Oct 29 2013 13:28:17*44", Unsupported,
+                 id="pynmea2's TXT"),
+    pytest.param("$PUBX,00,074440.00,4703.74203,N,00736.82976,E,576.991,D3,2.0,2.0,0.091,0.00,-0.032,,0.76,1.05,"
+                 "0.65,14,0,0*70", Unsupported, id="pynmea2's u-blox PUBX,00 is proprietary"),
+    pytest.param("$PGRME,15.0,M,45.0,M,25.0,M*1C", Unsupported, id="pynmea2's Garmin PGRME is proprietary"),
+    pytest.param("$PGRME,15.0,M,45.0,M,25.0,M*1D", FrameError, id="a proprietary sentence with a bad checksum"),
+]
+
+
+@pytest.mark.parametrize(("line", "error"), CAPTURED_REFUSALS)
+def test_captured_sentences_without_a_fix_or_quantity(line: str, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        nmea0183.decode(line)
+
+
+CAPTURED = [PYNMEA2_GGA, PYNMEA2_RMC, PYNMEA2_GLL, PYNMEA2_GSA, PYNMEA2_VTG, PYNMEA2_VTG_SHORT, *PYNMEA2_GSV,
+            MIRROR_GGA, MIRROR_GLL, MIRROR_RMC, MIRROR_VTG, MIRROR_BDGSA, MIRROR_GPGSV, MIRROR_BDGSV, MIRROR_ZDA,
+            MIRROR_TXT, UBLOX_GGA, UBLOX_RMC]
+CAPTURED += [p.values[0] for p in CAPTURED_REFUSALS if "*" in p.values[0] and p.values[1] is not FrameError]
+
+
+@pytest.mark.parametrize("line", CAPTURED)
+def test_captured_sentences_carry_their_correct_checksum(line: str) -> None:
+    body, _, tail = line[1:].partition("*")
+    assert f"{nmea0183.checksum(body):02X}" == tail.upper()
+
+
+def test_parse_zda_gives_the_utc_time_and_the_local_zone() -> None:
+    zda = nmea0183.parse_zda(PYNMEA2_ZDA[1:].split(",")[1:])
+    assert zda == nmea0183.Zda(datetime(2008, 7, 6, 1, 2, 3, 50000, tzinfo=UTC), -(8 * 60 + 30))
+    assert nmea0183.parse_zda(nmea0183.fields_of(MIRROR_ZDA)[1:]).zone_minutes == 0
+    with pytest.raises(NoFix):
+        nmea0183.decode(nmea0183.sentence("GPZDA,,,,,,"))
+    with pytest.raises(FrameError, match="not a UTC time"):
+        nmea0183.decode(nmea0183.sentence("GPZDA,010203.05,30,02,2008,00,00"))
+    with pytest.raises(FrameError, match="13 h 59"):
+        nmea0183.decode(nmea0183.sentence("GPZDA,010203.05,06,07,2008,14,00"))
+
+
+# ------------------------------------------------------------------ checksum, talkers, modes, line ends
+STANDARD_CASES = [
+    pytest.param(CLASSIC_GGA[:-3], {"latitude": 48.1173, "longitude": 11 + 31 / 60, "fix_quality": 1,
+                                    "satellites": 8, "hdop": 0.9, "altitude": 545.4},
+                 id="a GGA without checksum is read: the checksum is optional there"),
+    pytest.param(CLASSIC_GGA.encode() + b"\n", {"latitude": 48.1173, "longitude": 11 + 31 / 60, "fix_quality": 1,
+                                                "satellites": 8, "hdop": 0.9, "altitude": 545.4},
+                 id="a line ending with a lone LF"),
+    pytest.param(nmea0183.sentence("GQGLL,3541.10000,N,13945.80000,E,101530.00,A,D"),
+                 {"latitude": 35 + 41.1 / 60, "longitude": 139 + 45.8 / 60}, id="the v4.11 QZSS talker GQ"),
+    pytest.param(nmea0183.sentence("GIVTG,90.0,T,,M,1.0,N,1.852,K,A"), {"speed": 1.852 / 3.6, "course": 90.0},
+                 id="the v4.11 NavIC talker GI"),
+    pytest.param(nmea0183.sentence("GBGSA,A,2,06,13,08,,,,,,,,,,3.2,1.3,,4"), {"fix_type": 2, "pdop": 3.2, "hdop": 1.3},
+                 id="a v4.11 BeiDou GSA with a 2D fix and its system ID"),
+    pytest.param(nmea0183.sentence("GNRMC,101530.00,A,4848.21600,N,00207.50000,E,0.512,104.3,231126,,,E,V"),
+                 {"latitude": 48.8036, "longitude": 2 + 7.5 / 60, "speed": 0.512 * KNOT, "course": 104.3},
+                 id="a v4.10 RMC in dead reckoning (mode E) with its navigational status"),
+]
+
+
+@pytest.mark.parametrize(("line", "values"), MORE_CASES + STANDARD_CASES)
+def test_decode_vtg_gsa_qzss_and_what_the_standard_allows(line: str | bytes, values: dict[str, float]) -> None:
+    obs = nmea0183.decode(line)
+    assert obs.values == pytest.approx(values, abs=1e-9)
+    assert set(obs.values) == set(values)
+
+
+STANDARD_REFUSALS = [
+    pytest.param(nmea0183.sentence("GPGGA,101530.00,,,,,,,,,,,,,"), NoFix, id="a GGA without fix quality"),
+    pytest.param(nmea0183.sentence("GPRMC,101530.00,,,,,,,,231126,,,"), NoFix, id="an RMC without status"),
+    pytest.param(nmea0183.sentence("GPGSA,A,,,,,,,,,,,,,,,,"), NoFix, id="a GSA without fix type"),
+    pytest.param(nmea0183.sentence("GPGLL,4848.21600,N,00207.50000,E,101530.00,A,N"), NoFix, id="a GLL with mode N"),
+    pytest.param(nmea0183.sentence("GPRMC,101530.00,A,4848.21600,N,00207.50000,E,0.5,,231126,,,X"), FrameError,
+                 id="an unknown mode indicator is dropped"),
+    pytest.param(nmea0183.sentence("GPRMC,101530.00,X,4848.21600,N,00207.50000,E,0.5,,231126,,,A"), FrameError,
+                 id="an unknown status is dropped"),
+    pytest.param(nmea0183.sentence("GPGLL,4848.21600,N,00207.50000,E"), FrameError,
+                 id="a GLL without time and status is dropped"),
+    pytest.param(nmea0183.sentence("GPGLL,4848.21600,N,00207.50000,E,251530.00,A,A"), FrameError,
+                 id="a GLL at 25 h is dropped"),
+    pytest.param(b"\x9a\xe3$GPGGA,123519,4807.038,N,0113\xfc\x00\r\n", FrameError, id="baud-rate garbage"),
+    pytest.param(CLASSIC_GGA[:40], FrameError, id="a line torn before its checksum is dropped by its field count"),
+]
+
+
+@pytest.mark.parametrize(("line", "error"), STANDARD_REFUSALS)
+def test_decode_refuses_what_the_standard_refuses(line: str | bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        nmea0183.decode(line)
+
+
+def test_fields_of_still_requires_a_checksum() -> None:
+    with pytest.raises(FrameError, match="without checksum"):
+        nmea0183.fields_of(CLASSIC_GGA[:-3])
+
+
+def test_a_capture_of_mixed_sentences_gives_positions_waits_and_skips() -> None:
+    lines = [PYNMEA2_GSV[0], "$GPGGA,,,,,,0,00,99.99,,,,,,*48", MIRROR_TXT, UBLOX_GGA, UBLOX_RMC, PYNMEA2_GSV[1]]
+    stream = b"\x00\xfe" + b"".join(line.encode() + b"\r\n" for line in lines)
+    outcomes, rest = [], stream
+    while True:
+        frame, rest = nmea0183.find_frame(rest)
+        if frame is None:
+            break
+        try:
+            outcomes.append(sorted(nmea0183.decode(frame).values))
+        except (NoFix, Unsupported) as exc:
+            outcomes.append(type(exc).__name__)
+    assert outcomes == [["satellites_in_view"], "NoFix", "Unsupported",
+                        ["altitude", "fix_quality", "hdop", "latitude", "longitude", "satellites"],
+                        ["latitude", "longitude", "speed"], "Unsupported"]

@@ -49,6 +49,9 @@ def test_decode(frame: bytes, expected: dict[str, float] | type[Exception]) -> N
     pytest.param(scd30.READ_COMMAND, "6103002800064c60", id="read measurement"),
     pytest.param(scd30.DATA_READY_COMMAND, "6103002700013da1", id="get data ready status"),
     pytest.param(scd30.STOP_MEASUREMENT, "610600370001f064", id="stop continuous measurement"),
+    pytest.param(scd30.measurement_interval(2), "6106002500021060", id="set measurement interval 2 s"),
+    pytest.param(scd30.self_calibration(True), "6106003a000161a7", id="automatic self-calibration on"),
+    pytest.param(scd30.self_calibration(False), "6106003a0000a067", id="automatic self-calibration off"),
 ])
 def test_requests_match_the_interface_description(command: bytes, expected_hex: str) -> None:
     assert command.hex() == expected_hex
@@ -58,6 +61,19 @@ def test_start_measurement_carries_the_ambient_pressure() -> None:
     assert modbus.parse_request(scd30.start_measurement(1013)).value == 1013
     with pytest.raises(ValueError, match="700..1400"):
         scd30.start_measurement(500)
+
+
+def test_temperature_offset_is_written_in_hundredths_of_a_kelvin() -> None:
+    assert modbus.parse_request(scd30.temperature_offset(1.5)) == modbus.Request(0x61, 0x06, 0x003B, 150)
+    with pytest.raises(ValueError, match="offset"):
+        scd30.temperature_offset(-0.5)
+
+
+def test_the_measurement_is_read_from_register_0x0028_and_data_ready_from_0x0027() -> None:
+    # The I2C interface calls "get data ready" 0x0202 and "read measurement" 0x0300; Modbus uses registers.
+    assert modbus.parse_request(scd30.READ_COMMAND) == modbus.Request(0x61, 0x03, 0x0028, 6)
+    assert modbus.parse_request(scd30.DATA_READY_COMMAND) == modbus.Request(0x61, 0x03, 0x0027, 1)
+    assert scd30.encode_data_ready(True).hex() == "6103020001f98c"
 
 
 def test_measurement_interval_is_bounded() -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import datetime, time as dtime, timezone
 from typing import Sequence
 
-TALKERS = frozenset({"GP", "GN", "GL", "GA", "BD", "GB", "QZ"})
+# NMEA 0183 v4.11 talkers (GP GPS, GL GLONASS, GA Galileo, GB BeiDou, GQ QZSS, GI NavIC, GN combined),
+# and the older BD (BeiDou) and QZ (QZSS) that receivers still send.
+TALKERS = frozenset({"GP", "GN", "GL", "GA", "GB", "GQ", "GI", "BD", "QZ"})
 KNOT = 1852.0 / 3600.0  # [m/s]
 KMH = 1000.0 / 3600.0  # [m/s]
 

@@ -1,17 +1,23 @@
 """NMEA 0183 field syntax: numbers, integers, angles, times, as sentences write them.
 
 Source: NMEA 0183 Interface Standard v4.11 (2018), section 5.3 (field
-types).  Shared by the sentence parsers of :mod:`.nmea0183` and :mod:`.satellites`.
+types); the mode indicator letters as gpsd's "NMEA Revealed" lists them.
+Shared by the sentence parsers of :mod:`.nmea0183` and :mod:`.satellites`.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from firmware_bridge.sensors.base import FrameError
 
 _NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
 _TIME = re.compile(r"(\d{2})(\d{2})(\d{2})(?:\.(\d{1,6}))?")
+_DATE = re.compile(r"(\d{2})(\d{2})(\d{2})")
+# Mode indicator (NMEA 2.3+, in RMC, GLL, VTG): A autonomous, D differential, E estimated (dead
+# reckoning), F float RTK, M manual input, N not valid, P precise, R RTK, S simulator.
+MODES = frozenset("ADEFMNPRS")
 
 
 def number(text: str, what: str, *, signed: bool) -> float:
@@ -66,3 +72,28 @@ def course(text: str, what: str) -> float:
     if value > 360.0:
         raise FrameError(f"{what} course {value} is above 360°")
     return value
+
+
+def mode(text: str, what: str) -> str:
+    """A mode indicator letter (empty when the receiver predates NMEA 2.3)."""
+    if text and (len(text) != 1 or text not in MODES):
+        raise FrameError(f"{what} mode indicator {text!r}; expected one of {''.join(sorted(MODES))}")
+    return text
+
+
+def utc(year: int, month: int, day: int, time_text: str, what: str) -> datetime:
+    """The UTC datetime of a date and an ``hhmmss.ss`` time (a leap second cannot be a ``datetime``)."""
+    hour, minute, second, micro = time_of_day(time_text)
+    try:
+        return datetime(year, month, day, hour, minute, second, micro, tzinfo=timezone.utc)
+    except ValueError as exc:
+        raise FrameError(f"{what} date {year:04d}-{month:02d}-{day:02d} {time_text} is not a UTC time: {exc}") from None
+
+
+def date_ddmmyy(text: str, what: str) -> tuple[int, int, int]:
+    """``ddmmyy`` -> (year, month, day); 80-99 are 1980-1999, 00-79 are 2000-2079."""
+    match = _DATE.fullmatch(text)
+    if not match:
+        raise FrameError(f"{what} date {text!r} is not ddmmyy")
+    day, month, yy = (int(g) for g in match.groups())
+    return (1900 + yy if yy >= 80 else 2000 + yy), month, day

@@ -1,12 +1,19 @@
 """Sensirion SCD30 CO2, temperature and humidity sensor over Modbus RTU.
 
 Sources: Sensirion "Interface Description Sensirion SCD30 Sensor Module"
-Version 1.0 – D1 (May 2020): the Modbus settings, the command set (trigger
-continuous measurement, get data ready status, read measurement) and the
-Modbus example frames (used as test vectors here);
-Modbus framing from :mod:`firmware_bridge.sensors.modbus`.  Serial: 19200
-baud, 8 data bits, no parity, 1 stop bit; pull the SEL pin high to select
-Modbus instead of I2C.
+Version 1.0 – D1 (May 2020): section 1.2 (Modbus: slave address 0x61,
+functions 03 and 06), 1.4 (the command set: trigger continuous measurement
+0x0036, stop 0x0037, measurement interval 0x0025, get data ready 0x0027,
+read measurement 0x0028, automatic self-calibration 0x003A, temperature
+offset 0x003B) with its example frames (used as test vectors here), and 1.5
+(each value a big-endian float32, most significant word first); Modbus
+framing from :mod:`firmware_bridge.sensors.modbus`.  Serial: 19200 baud,
+8 data bits, no parity, 1 stop bit; pull the SEL pin to VDD at power-up to
+select Modbus instead of I2C.  The register map matches the open-source
+Modbus drivers of the SCD30 (``SCD30_CMD_READ_MEASUREMENT 0x0028``,
+``SCD30_CMD_GET_DATA_READY 0x0027``, ``SCD30_CMD_AUTOMATIC_SELF_CALIBRATION
+0x003A``).  The I2C interface numbers its commands differently (data ready
+is 0x0202 there); those are not Modbus registers.
 
 Registered as ``sensirion-scd30`` (*polled*: opening the port sends
 :data:`START_MEASUREMENT`, then the reader sends :data:`READ_COMMAND`
@@ -14,9 +21,11 @@ every interval)::
 
     trigger continuous measurement  61 06 00 36 00 00 60 64      (value: ambient pressure
                                                                   [mbar], 0 = no compensation)
+    set measurement interval 2 s    61 06 00 25 00 02 10 60
     get data ready status           61 03 00 27 00 01 3D A1      answer: 1 register, 1 = ready
     read measurement                61 03 00 28 00 06 4C 60      answer: 6 registers =
                                     three big-endian float32: CO2 [ppm], T [°C], RH [%]
+    automatic self-calibration on   61 06 00 3A 00 01 61 A7      (0 = off)
 
 Notes
 -----
@@ -29,7 +38,11 @@ Notes
   started measures again after a power cycle.  Before the first
   measurement the registers hold zeros: :class:`WarmingUp`.
 - The temperature and humidity are those of the sensor's case, which the
-  NDIR lamp warms; set an offset (register 0x003B) for air temperature.
+  NDIR lamp warms; set an offset (:func:`temperature_offset`) for air
+  temperature.
+- Automatic self-calibration (ASC) is kept in non-volatile memory;
+  :func:`self_calibration` switches it (once on, it needs fresh air at
+  least one hour a day for its first seven days).  The bridge leaves it.
 - Answers to other requests (the echo of the start command, data ready)
   decode as :class:`Unsupported`, except "data ready = 0", which is
   :class:`WarmingUp`.  Exception responses raise :class:`FrameError` with
@@ -42,7 +55,7 @@ import math
 import struct
 
 from firmware_bridge.sensors import modbus
-from firmware_bridge.sensors.base import FrameError, Observation, Unsupported, WarmingUp
+from firmware_bridge.sensors.base import FrameError, Observation, Unsupported, WarmingUp, scaled_int
 
 SENSOR = "sensirion-scd30"
 KIND = "polled"
@@ -57,6 +70,8 @@ REG_DATA_READY = 0x0027
 REG_MEASUREMENT = 0x0028
 REG_START = 0x0036
 REG_STOP = 0x0037
+REG_ASC = 0x003A
+REG_TEMPERATURE_OFFSET = 0x003B
 MEASUREMENT_REGISTERS = 6
 FIELDS: tuple[str, ...] = ("co2", "temperature", "relative_humidity")
 _FLOATS = struct.Struct(">3f")
@@ -80,6 +95,22 @@ def measurement_interval(seconds: int) -> bytes:
     if not 2 <= seconds <= 1800:
         raise ValueError(f"SCD30 measurement interval {seconds} s; choose 2..1800")
     return modbus.request(SLAVE, modbus.WRITE_SINGLE, REG_MEASUREMENT_INTERVAL, seconds)
+
+
+def self_calibration(on: bool) -> bytes:
+    """The request that switches automatic self-calibration (ASC) on or off."""
+    return modbus.request(SLAVE, modbus.WRITE_SINGLE, REG_ASC, 1 if on else 0)
+
+
+def temperature_offset(kelvin: float) -> bytes:
+    """The request that sets the temperature offset [K] (0.01 K steps) subtracted from the case temperature.
+
+    Raises
+    ------
+    ValueError : a negative offset (the register is unsigned) or one beyond 655.35 K
+    """
+    return modbus.request(SLAVE, modbus.WRITE_SINGLE, REG_TEMPERATURE_OFFSET,
+                          scaled_int("offset", kelvin, 0, 0xFFFF, scale=100, what="the SCD30 offset register"))
 
 
 START_MEASUREMENT = start_measurement(0)

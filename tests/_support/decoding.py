@@ -36,3 +36,15 @@ def check_decode(decode: Callable[[bytes], Observation], data: bytes,
     assert set(obs.values) == set(expected)
     assert obs.values == (dict(expected) if approx is None else pytest.approx(dict(expected), **approx))
     assert obs.time is None and not obs.warming_up
+
+
+def frames_in_pieces(find_frame: Callable[[bytes], tuple[bytes | None, bytes]], data: bytes, chunk: int) -> list[bytes]:
+    """Feed ``data`` to a protocol's ``find_frame`` ``chunk`` bytes at a time, as the reader does; the frames cut."""
+    frames: list[bytes] = []
+    buf = b""
+    for i in range(0, len(data), chunk):
+        buf += data[i:i + chunk]
+        while (cut := find_frame(buf))[0] is not None:
+            frames.append(cut[0])
+            buf = cut[1]
+    return frames

@@ -1,4 +1,10 @@
-"""Plantower PMS5003ST 40-byte frames: formaldehyde, temperature and humidity after the PMS5003's twelve words."""
+"""Plantower PMS5003ST 40-byte frames: formaldehyde, temperature and humidity after the PMS5003's twelve words.
+
+No capture of a PMS5003ST is public in the projects the decoder is checked against (avaldebe/PyPMS has an
+empty ``PMS5003ST`` section in ``docs/sensors/Plantower.md``): the kitchen frame below is built from the
+data manual's layout with the particle words of PyPMS's PMS5003T capture; PyPMS's own PMS5003ST test frame
+(``tests/sensors/test_sensor.py``) is used for the inconsistent case.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 from decoding import check_decode
 
-from firmware_bridge.sensors.base import FrameError, WarmingUp
+from firmware_bridge.sensors.base import FrameError, Unsupported, WarmingUp
 from firmware_bridge.sensors.plantower import pms5003, pms5003st
 
 # A kitchen while cooking: 0.021 mg/m³ of formaldehyde, 21.2 °C, 22.4 %; firmware 0x91, no error.
@@ -31,6 +37,10 @@ def sealed(body: bytes) -> bytes:
     return body + pms5003.checksum(body).to_bytes(2, "big")
 
 
+# avaldebe/PyPMS tests/sensors/test_sensor.py: PM10 = 32 µg/m³ but no particle > 0.3 µm.
+PYPMS_INCONSISTENT = bytes.fromhex(
+    "424d00240000000a00200000000a002000000000000000000000000000000000000000009700019E")
+
 DECODE_CASES = [
     pytest.param(KITCHEN, KITCHEN_VALUES, id="a kitchen frame gives formaldehyde in mg/m³"),
     pytest.param(sealed(KITCHEN[:30] + b"\xff\xe2" + KITCHEN[32:38]), {**KITCHEN_VALUES, "temperature": -3.0},
@@ -42,6 +52,9 @@ DECODE_CASES = [
                  id="all-zero particle data means the fan is still starting"),
     pytest.param(sealed(KITCHEN[:16] + bytes(12) + KITCHEN[28:38]), FrameError,
                  id="mass without any particle counted is inconsistent"),
+    pytest.param(PYPMS_INCONSISTENT, FrameError, id="PyPMS's inconsistent frame is refused as PyPMS refuses it"),
+    pytest.param(pms5003.encode_ack(pms5003.CMD_SLEEP, 0), Unsupported,
+                 id="the acknowledgement of sleep is not a measurement"),
 ]
 
 
@@ -62,9 +75,17 @@ def test_encoding_the_kitchen_values_gives_the_kitchen_frame() -> None:
     pytest.param(b"garbage\x42" + KITCHEN + b"\x42\x4d", KITCHEN, b"\x42\x4d", id="garbage before a frame is skipped"),
     pytest.param(KITCHEN[:39], None, KITCHEN[:39], id="a frame one byte short waits for the rest"),
     pytest.param(KITCHEN[:12] + KITCHEN, KITCHEN, b"", id="a frame inside a torn one is found"),
+    pytest.param(KITCHEN[20:] + KITCHEN[:25], None, KITCHEN[:25], id="a frame split across reads waits"),
 ])
 def test_find_frame(buffer: bytes, frame: bytes | None, rest: bytes) -> None:
     assert pms5003st.find_frame(buffer) == (frame, rest)
+
+
+def test_a_pms5003_frame_is_cut_and_refused_naming_the_models_that_send_it() -> None:
+    frame = pms5003.encode(dict.fromkeys(pms5003.FIELDS, 5))
+    assert pms5003st.find_frame(frame + KITCHEN) == (frame, KITCHEN)
+    with pytest.raises(FrameError, match="length 28.*PMS5003,.*choose the protocol"):
+        pms5003st.decode(frame)
 
 
 def test_encode_refuses_a_version_beyond_a_byte() -> None:

@@ -1,11 +1,15 @@
-"""Nova Fitness SDS011: frames and commands from the Laser Dust Sensor Control Protocol V1.3."""
+"""Nova Fitness SDS011: frames and commands from the Laser Dust Sensor Control Protocol V1.3 and real captures.
+
+Every command and reply below marked "the protocol's example" is one of the protocol document's worked
+examples for device A160, byte for byte; the captured frames are avaldebe/PyPMS's.
+"""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from decoding import check_decode
+from decoding import check_decode, frames_in_pieces
 
 from firmware_bridge.sensors.base import FrameError, Unsupported, WarmingUp
 from firmware_bridge.sensors.novafitness import sds011
@@ -46,6 +50,8 @@ def test_decode(frame: bytes, expected: dict[str, float] | type[Exception]) -> N
 
 
 COMMANDS = [
+    pytest.param(sds011.command(sds011.CMD_MODE), "aab402000000000000000000000000ffff00ab",
+                 id="the protocol's example: query the reporting mode"),
     pytest.param(sds011.command(sds011.CMD_MODE, b"\x01\x01", device_id=0xA160),
                  "aab402010100000000000000000000a16005ab", id="the protocol's example: set query mode on A160"),
     pytest.param(sds011.QUERY_DATA, "aab404000000000000000000000000ffff02ab", id="query data from any sensor"),
@@ -56,6 +62,23 @@ COMMANDS = [
     pytest.param(sds011.working_period(1, device_id=0xA160), "aab408010100000000000000000000a1600bab",
                  id="the protocol's example: one measurement a minute on A160"),
     pytest.param(sds011.CONTINUOUS, "aab408010000000000000000000000ffff07ab", id="continuous working"),
+    pytest.param(sds011.working_period(0, device_id=0xA160), "aab408010000000000000000000000a1600aab",
+                 id="the protocol's example: continuous working on A160"),
+    pytest.param(sds011.command(sds011.CMD_PERIOD, device_id=0xA160), "aab408000000000000000000000000a16009ab",
+                 id="the protocol's example: query the working period of A160"),
+    pytest.param(sds011.command(sds011.CMD_SLEEP, b"\x01\x00", device_id=0xA160),
+                 "aab406010000000000000000000000a16008ab", id="the protocol's example: A160 to sleep"),
+    pytest.param(sds011.command(sds011.CMD_SLEEP, b"\x01\x01", device_id=0xA160),
+                 "aab406010100000000000000000000a16009ab", id="the protocol's example: A160 to work"),
+    pytest.param(sds011.command(sds011.CMD_SLEEP, device_id=0xA160), "aab406000000000000000000000000a16007ab",
+                 id="the protocol's example: query the working state of A160"),
+    pytest.param(sds011.command(sds011.CMD_QUERY, device_id=0xA160), "aab404000000000000000000000000a16005ab",
+                 id="the protocol's example: query data from A160"),
+    pytest.param(sds011.set_device_id(0xA001, device_id=0xA160), "aab40500000000000000000000a001a160a7ab",
+                 id="the protocol's example: device A160 becomes A001"),
+    pytest.param(sds011.command(sds011.CMD_FIRMWARE, device_id=0xA160), "aab407000000000000000000000000a16008ab",
+                 id="the protocol's example: firmware version of A160"),
+    pytest.param(sds011.FIRMWARE_VERSION, "aab407000000000000000000000000ffff05ab", id="firmware version of any"),
 ]
 
 
@@ -68,6 +91,29 @@ def test_commands_match_the_control_protocol(command: bytes, expected_hex: str) 
 
 def test_the_example_reply_is_what_encode_reply_builds() -> None:
     assert sds011.encode_reply(sds011.CMD_MODE, b"\x01\x01\x00") == EXAMPLE_REPLY
+
+
+REPLIES = [  # the protocol's example replies of device A160, and what each reports
+    pytest.param("aac502000000a16003ab", "reporting mode is active", id="reporting mode: active"),
+    pytest.param("aac502000100a16004ab", "reporting mode is query", id="reporting mode: query"),
+    pytest.param("aac502010100a16005ab", "reporting mode set to query", id="reporting mode set to query"),
+    pytest.param("aac506010000a16008ab", "state set to sleep", id="set to sleep"),
+    pytest.param("aac506010100a16009ab", "state set to work", id="set to work"),
+    pytest.param("aac506000100a16008ab", "state is work", id="working"),
+    pytest.param("aac508010100a1600bab", "working period set to 1 min", id="period set to one minute"),
+    pytest.param("aac508010000a1600aab", "working period set to continuous", id="period set to continuous"),
+    pytest.param("aac508000200a1600bab", "working period is 2 min", id="period is two minutes"),
+    pytest.param("aac5070f070aa16028ab", "firmware 15-07-10", id="firmware version"),
+    pytest.param("aac505000000a001a6ab", "device ID set to a001", id="new device ID"),
+]
+
+
+@pytest.mark.parametrize(("reply", "says"), REPLIES)
+def test_replies_are_cut_and_refused_as_measurements_saying_what_they_report(reply: str, says: str) -> None:
+    frame = bytes.fromhex(reply)
+    assert sds011.find_frame(b"\x00" + frame + b"\xaa") == (frame, b"\xaa")
+    with pytest.raises(Unsupported, match=says):
+        sds011.decode(frame)
 
 
 @pytest.mark.parametrize(("bad", "error"), [
@@ -102,6 +148,11 @@ FIND_CASES = [
     pytest.param(EXAMPLE_REPLY + EXAMPLE, EXAMPLE_REPLY, EXAMPLE, id="a reply is cut like a data frame"),
     pytest.param(sds011.QUERY_DATA + EXAMPLE, EXAMPLE, b"", id="a command echoed back is passed over"),
     pytest.param(b"no head", None, b"", id="garbage alone leaves nothing"),
+    pytest.param(bytes.fromhex("3A0AA1601DABAAC0D4043A0AA1601DAB"), EXAMPLE, b"",
+                 id="PyPMS: data at the end of the buffer after the tail of the last frame"),
+    pytest.param(b"\xaa\xaa" + EXAMPLE, EXAMPLE, b"", id="a doubled head byte is passed over"),
+    pytest.param(b"\xaa\x12\xaa\xc0\xd4", None, b"\xaa\xc0\xd4", id="a head byte followed by no known kind is dropped"),
+    pytest.param(b"\x00\xaa", None, b"\xaa", id="a trailing head byte is kept"),
 ]
 
 
@@ -118,6 +169,26 @@ def test_find_command_finds_a_command_after_noise() -> None:
 def test_encode_refuses_what_a_frame_cannot_carry(value: float) -> None:
     with pytest.raises(ValueError):
         sds011.encode(value, 1.0)
+
+
+# ------------------------------------------------------------------ captured frames
+# avaldebe/PyPMS tests/captured_data/SDS01x.hexdump: ten frames read from an SDS011 (device D958), and
+# tests/captured_data/SDS01x.csv: PM2.5 and PM10 as PyPMS decodes them [µg/m³].
+PYPMS_HEXDUMP = """
+aa c0 06 00 06 00 58 d9 3d ab  aa c0 09 00 09 00 58 d9 43 ab  aa c0 09 00 09 00 58 d9 43 ab
+aa c0 09 00 09 00 58 d9 43 ab  aa c0 09 00 09 00 58 d9 43 ab  aa c0 09 00 09 00 58 d9 43 ab
+aa c0 09 00 09 00 58 d9 43 ab  aa c0 08 00 08 00 58 d9 41 ab  aa c0 08 00 08 00 58 d9 41 ab
+aa c0 08 00 08 00 58 d9 41 ab
+"""
+PYPMS_CSV = [(0.6, 0.6), (0.9, 0.9), (0.9, 0.9), (0.9, 0.9), (0.9, 0.9), (0.9, 0.9), (0.9, 0.9),
+             (0.8, 0.8), (0.8, 0.8), (0.8, 0.8)]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 9, 10, 11, 100])
+def test_pypms_capture_split_across_reads_decodes_to_pypms_values(chunk: int) -> None:
+    capture = bytes.fromhex(PYPMS_HEXDUMP)
+    frames = frames_in_pieces(sds011.find_frame, capture, chunk)
+    assert [(o.values["pm2_5"], o.values["pm10"]) for o in map(sds011.decode, frames)] == PYPMS_CSV
 
 
 # ------------------------------------------------------------------ properties

@@ -1,17 +1,27 @@
-"""Nova Fitness SDS011 (and SDS021) particulate matter sensor frames.
+"""Nova Fitness SDS011 (and SDS021, SDS018) particulate matter sensor frames.
 
-Sources: Nova Fitness "Laser Dust Sensor Control Protocol" V1.3 (2015),
-the command set shared by the SDS011 and the SDS021, with its example
-frames (used as test vectors here); the data frame cross-checked with
-avaldebe/PyPMS ``src/pms/sensors/novafitness/sds01x.py`` (v0.8) and its
-captured frames.  Serial: 9600 baud, 8 data bits, no parity, 1 stop bit,
-3.3 V TTL on a 5 V supply.
+Sources
+-------
+- Nova Fitness "Laser Dust Sensor Control Protocol" V1.3 (2015), the
+  command set shared by the SDS011, SDS018 and SDS021: every frame below,
+  and its worked examples (data frame, replies, commands, used as test
+  vectors here); Nova Fitness "SDS011 laser PM2.5 sensor specification"
+  V1.3 for the data frame, PM2.5 = ((high x 256) + low) / 10 and the
+  checksum.
+- Cross-checked with avaldebe/PyPMS ``src/pms/sensors/novafitness/sds01x.py``
+  and its captured frames (``tests/captured_data/SDS01x.hexdump`` with
+  ``SDS01x.csv``, used as test vectors), esphome/esphome
+  ``esphome/components/sds011/sds011.cpp`` and arendst/Tasmota
+  ``tasmota/tasmota_xsns_sensor/xsns_20_novasds.ino``.
+
+Serial: 9600 baud, 8 data bits, no parity, 1 stop bit, 3.3 V TTL on a 5 V
+supply.
 
 Registered names: ``sds011`` and ``sds021`` (active reporting mode, a
 *stream*: each opening of the port sends :data:`WORK` then
 :data:`ACTIVE_MODE`), and ``sds011-query`` (query reporting mode, *polled*:
 :data:`WORK` and :data:`QUERY_MODE` once, then :data:`QUERY_DATA` every
-interval).
+interval).  An SDS018 speaks the same protocol (read it as ``sds011``).
 
 Frames from the sensor (10 bytes, words little-endian)::
 
@@ -25,9 +35,16 @@ Commands from the host (19 bytes)::
                                                ID FF FF = every sensor on the line
     CMD 02  d2: 0 query / 1 set   d3: 0 active / 1 query       reporting mode
     CMD 04                                                     query data (answer: AA C0 …)
+    CMD 05  d12 d13: the new ID                                set device ID
     CMD 06  d2: 0 query / 1 set   d3: 0 sleep  / 1 work        sleep and work
     CMD 07                                                     firmware version
     CMD 08  d2: 0 query / 1 set   d3: 0 continuous / 1-30 min   working period
+
+Replies (``AA C5``) echo CMD, d2 and the setting in d1-d2 (``AA C5 02 01 01
+00 A1 60 05 AB``: set to query mode); the firmware version reply carries
+year, month and day (``AA C5 07 0F 07 0A A1 60 28 AB``: 15-07-10); the set
+device ID reply carries the new ID in the ID bytes.  The device ID is
+written ID1 ID2 = A1 60 for device "A160".
 
 Notes
 -----
@@ -38,9 +55,10 @@ Notes
   sleeps for n x 60 - 30 s; the default (continuous) sends one frame a second.
 - The fan needs about 30 s after power-on or work to give stable readings
   (:data:`WARMUP_S`).  A data frame of zeros, sent while the fan starts,
-  raises :class:`WarmingUp`.
+  raises :class:`WarmingUp` (as PyPMS and ESPHome drop it).
 - Replies (``AA C5``) are cut by :func:`find_frame` like data frames and
-  decode as :class:`Unsupported` (the reader counts them as ignored).
+  decode as :class:`Unsupported` naming what they report (the reader counts
+  them as ignored).
 """
 
 from __future__ import annotations
@@ -77,6 +95,9 @@ CMD_PERIOD = 0x08
 COMMANDS: dict[int, str] = {CMD_MODE: "reporting mode", CMD_QUERY: "query data", CMD_SET_ID: "set device ID",
                             CMD_SLEEP: "sleep and work", CMD_FIRMWARE: "firmware version",
                             CMD_PERIOD: "working period"}
+# Replies that report a setting in d2: command -> (what is set, names of the settings 0 and 1).
+_SETTINGS: dict[int, tuple[str, tuple[str, str]]] = {CMD_MODE: ("reporting mode", ("active", "query")),
+                                                     CMD_SLEEP: ("state", ("sleep", "work"))}
 
 
 def checksum(data: bytes) -> int:
@@ -101,7 +122,7 @@ def decode(frame: bytes, *, sensor: str = SENSOR) -> Observation:
     ------
     FrameError : wrong size, head, tail, command byte or checksum
     WarmingUp : both values zero (fan starting)
-    Unsupported : a reply to a command (``AA C5``), not a measurement
+    Unsupported : a reply to a command (``AA C5``), not a measurement; the message says what it reports
     """
     frame = as_bytes(frame)
     if len(frame) != FRAME_SIZE:
@@ -112,8 +133,7 @@ def decode(frame: bytes, *, sensor: str = SENSOR) -> Observation:
         raise FrameError(f"SDS011 checksum {frame[8]:02x} does not match {checksum(frame[2:8]):02x}")
     kind = frame[1]
     if kind == REPLY:
-        name = COMMANDS.get(frame[2], f"0x{frame[2]:02X}")
-        raise Unsupported(f"SDS011 reply to the {name} command ({frame.hex()}), not a measurement")
+        raise Unsupported(f"SDS011 reply, not a measurement: {describe_reply(frame)} ({frame.hex()})")
     if kind != DATA:
         raise FrameError(f"SDS011 frame of kind {kind:02x}; expected c0 (data) or c5 (reply)")
     pm2_5 = frame[2] | frame[3] << 8
@@ -121,6 +141,26 @@ def decode(frame: bytes, *, sensor: str = SENSOR) -> Observation:
     if not pm2_5 and not pm10:
         raise WarmingUp("SDS011 sends zeros: the fan is still starting")
     return Observation(sensor=sensor, values={"pm2_5": pm2_5 / 10, "pm10": pm10 / 10})
+
+
+def describe_reply(frame: bytes) -> str:
+    """What a checksum-valid reply frame ``AA C5 CMD d1 d2 d3 ID1 ID2 CS AB`` reports, in words.
+
+    E.g. ``"device a160: reporting mode set to query"``, ``"device a160: firmware 15-07-10"``.
+    """
+    cmd, d1, d2, d3 = frame[2:6]
+    device = frame[6:8].hex()
+    verb = "set to" if d1 else "is"
+    if cmd in _SETTINGS:
+        what, names = _SETTINGS[cmd]
+        return f"device {device}: {what} {verb} {names[d2] if d2 < 2 else f'0x{d2:02X}'}"
+    if cmd == CMD_PERIOD:
+        return f"device {device}: working period {verb} " + (f"{d2} min" if d2 else "continuous")
+    if cmd == CMD_FIRMWARE:
+        return f"device {device}: firmware {d1:02d}-{d2:02d}-{d3:02d}"
+    if cmd == CMD_SET_ID:
+        return f"device ID set to {device}"
+    return f"device {device}: reply to command 0x{cmd:02X} with data {frame[3:6].hex()}"
 
 
 def encode(pm2_5: float, pm10: float, *, device_id: int = 0xA160) -> bytes:
@@ -167,6 +207,9 @@ def _find(buf: bytes, size: int, kinds: tuple[int, ...]) -> tuple[bytes | None, 
         i = buf.find(HEAD, start)
         if i < 0:
             return None, b""
+        if len(buf) - i > 1 and buf[i + 1] not in kinds:  # a head byte in garbage or in a payload
+            start = i + 1
+            continue
         if len(buf) - i < size:
             return None, buf[i:]
         frame = buf[i:i + size]
@@ -211,7 +254,15 @@ def working_period(minutes: int, *, device_id: int = ALL_SENSORS) -> bytes:
     return command(CMD_PERIOD, bytes([1, minutes]), device_id=device_id)
 
 
+def set_device_id(new_id: int, *, device_id: int = ALL_SENSORS) -> bytes:
+    """The command that gives the sensor ``device_id`` the ID ``new_id`` (0x0000-0xFFFF; it answers with the new ID)."""
+    if not 0 <= new_id <= 0xFFFF:
+        raise ValueError(f"SDS011 device ID {new_id} does not fit in 16 bits")
+    return command(CMD_SET_ID, bytes(10) + new_id.to_bytes(2, "big"), device_id=device_id)
+
+
 QUERY_DATA = command(CMD_QUERY)
+FIRMWARE_VERSION = command(CMD_FIRMWARE)
 ACTIVE_MODE = command(CMD_MODE, b"\x01\x00")
 QUERY_MODE = command(CMD_MODE, b"\x01\x01")
 SLEEP = command(CMD_SLEEP, b"\x01\x00")

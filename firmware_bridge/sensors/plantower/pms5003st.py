@@ -3,10 +3,17 @@
 Sources: Plantower "PMS5003ST series data manual" (2016 edition, the one
 linked from avaldebe/PyPMS ``docs/sensors/Plantower.md``), appendix
 "transport protocol - Active Mode"; the layout cross-checked with PyPMS
-``src/pms/sensors/plantower/pms5003st.py`` (v0.8).  Serial: 9600 baud, 8 data
-bits, no parity, 1 stop bit, 3.3 V TTL.  Registered as ``pms5003st`` (active
-mode, a stream); commands, acknowledgements and checksum are the PMS5003's
-(:mod:`firmware_bridge.sensors.plantower.pms5003`).
+``src/pms/sensors/plantower/pms5003st.py`` (``>13Hh3H``, formaldehyde read
+in µg/m³ and divided by 1000) and esphome/esphome
+``esphome/components/pmsx003/pmsx003.cpp`` (formaldehyde at byte 28,
+temperature an ``int16_t`` at byte 30, humidity at byte 32, firmware version
+and error code at bytes 36-37); PyPMS's test frame for an inconsistent
+PMS5003ST observation (``tests/sensors/test_sensor.py``) is a test vector
+here.  No public capture of a PMS5003ST exists in those projects: the other
+test frames are built from the manual's layout.  Serial: 9600 baud, 8 data
+bits, no parity, 1 stop bit, 3.3 V TTL.  Registered as ``pms5003st``
+(active mode, a stream); commands, acknowledgements, framer and checksum
+are the PMS5003's (:mod:`firmware_bridge.sensors.plantower.pms5003`).
 
 Data frame (40 bytes, every word big-endian)::
 
@@ -39,7 +46,7 @@ from typing import Mapping
 from firmware_bridge.sensors.base import Observation
 from firmware_bridge.sensors.plantower import pms5003
 from firmware_bridge.sensors.plantower.common import (
-    BAUDRATE, BYTESIZE, INIT_COMMANDS, KIND, PARITY, STOPBITS, WARMUP_S, frame_values,
+    BAUDRATE, BYTESIZE, INIT_COMMANDS, KIND, PARITY, STOPBITS, WARMUP_S, find_frame, frame_values,
 )
 
 SENSOR = "plantower-pms5003st"
@@ -49,7 +56,8 @@ FRAME_LENGTH = 36
 PARTICLES = pms5003.FIELDS
 FIELDS: tuple[str, ...] = (*PARTICLES, "hcho", "temperature", "relative_humidity")
 _WORDS = struct.Struct(">13Hh3H")
-_SCALED = {"hcho": (12, 1000), "temperature": (13, 10), "relative_humidity": (14, 10)}  # name: (index of the data word, divisor)
+# name: (index of the data word, divisor)
+_SCALED = {"hcho": (12, 1000), "temperature": (13, 10), "relative_humidity": (14, 10)}
 
 
 def decode(frame: bytes) -> Observation:
@@ -62,7 +70,8 @@ def decode(frame: bytes) -> Observation:
 
     Raises
     ------
-    FrameError : wrong size, header, length field or checksum; inconsistent data
+    FrameError : wrong size, header, length field or checksum; a frame of another model; inconsistent data
+    Unsupported : an acknowledgement of a mode or sleep command
     WarmingUp : all particle words are zero (fan spinning up)
     """
     return Observation(sensor=SENSOR, values=frame_values(frame, _WORDS, "PMS5003ST", PARTICLES, _SCALED))
@@ -89,11 +98,6 @@ def encode(values: Mapping[str, float], *, version: int = 0, error: int = 0) -> 
         raise ValueError(f"PMS5003ST version {version} and error code {error} must each fit in a byte")
     data += [0, version << 8 | error]
     return pms5003.pack(_WORDS, data)
-
-
-def find_frame(buffer: bytes) -> tuple[bytes | None, bytes]:
-    """Cut the next checksum-valid 40-byte frame out of ``buffer`` (acknowledgements passed over)."""
-    return pms5003.find_data_frame(buffer, FRAME_LENGTH)
 
 
 __all__ = ["BAUDRATE", "BYTESIZE", "FIELDS", "FRAME_LENGTH", "FRAME_SIZE", "INIT_COMMANDS", "KIND", "PARITY",

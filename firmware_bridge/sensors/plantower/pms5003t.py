@@ -3,10 +3,15 @@
 Sources: Plantower "PMS5003T series data manual" (2016 edition, the one
 linked from avaldebe/PyPMS ``docs/sensors/Plantower.md``), appendix
 "transport protocol - Active Mode"; the layout cross-checked with PyPMS
-``src/pms/sensors/plantower/pms5003t.py`` (v0.8) and its captured frames
-(``tests/captured_data/PMS5003T.hexdump``, used as test vectors here).  Serial: 9600 baud, 8 data
-bits, no parity, 1 stop bit, 3.3 V TTL.  Registered as ``pms5003t`` (active
-mode, a stream); commands, acknowledgements and checksum are the PMS5003's
+``src/pms/sensors/plantower/pms5003t.py`` (``>10Hh2H``: the temperature
+word is signed) and esphome/esphome ``esphome/components/pmsx003/pmsx003.cpp``
+(temperature an ``int16_t`` at byte 24, humidity at byte 26, both / 10),
+and PyPMS's captured frames (``tests/captured_data/PMS5003T.hexdump`` and
+``PMS5003T.csv``, used as test vectors here).  arendst/Tasmota
+``xsns_18_pms5003.ino`` reads the temperature word unsigned, which turns
+-5.2 °C into 6548.4 °C; it is signed here.  Serial: 9600 baud, 8 data bits, no
+parity, 1 stop bit, 3.3 V TTL.  Registered as ``pms5003t`` (active mode, a
+stream); commands, acknowledgements, framer and checksum are the PMS5003's
 (:mod:`firmware_bridge.sensors.plantower.pms5003`).
 
 Data frame (32 bytes, every word big-endian: the PMS5003's size and length
@@ -40,7 +45,7 @@ from typing import Mapping
 from firmware_bridge.sensors.base import Observation
 from firmware_bridge.sensors.plantower import pms5003
 from firmware_bridge.sensors.plantower.common import (
-    BAUDRATE, BYTESIZE, INIT_COMMANDS, KIND, PARITY, STOPBITS, WARMUP_S, frame_values,
+    BAUDRATE, BYTESIZE, INIT_COMMANDS, KIND, PARITY, STOPBITS, WARMUP_S, find_frame, frame_values,
 )
 
 SENSOR = "plantower-pms5003t"
@@ -66,7 +71,8 @@ def decode(frame: bytes) -> Observation:
 
     Raises
     ------
-    FrameError : wrong size, header, length field or checksum; inconsistent data
+    FrameError : wrong size, header, length field or checksum; a frame of another model; inconsistent data
+    Unsupported : an acknowledgement of a mode or sleep command
     WarmingUp : all particle words are zero (fan spinning up)
     """
     return Observation(sensor=SENSOR, values=frame_values(frame, _WORDS, "PMS5003T", PARTICLES, _SCALED))
@@ -86,11 +92,6 @@ def encode(values: Mapping[str, float], *, version: int = 0) -> bytes:
     data.append(pms5003.word("relative_humidity", pms5003.required(values, "relative_humidity", "PMS5003T"), 10))
     data.append(pms5003.word("version", version))
     return pms5003.pack(_WORDS, data)
-
-
-def find_frame(buffer: bytes) -> tuple[bytes | None, bytes]:
-    """Cut the next checksum-valid 32-byte frame out of ``buffer`` (acknowledgements passed over)."""
-    return pms5003.find_data_frame(buffer, FRAME_LENGTH)
 
 
 __all__ = ["BAUDRATE", "BYTESIZE", "FIELDS", "FRAME_LENGTH", "FRAME_SIZE", "INIT_COMMANDS", "KIND", "PARITY",

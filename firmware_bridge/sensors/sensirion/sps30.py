@@ -1,12 +1,30 @@
 """Sensirion SPS30 particulate matter sensor over UART (SHDLC frames).
 
-Sources: Sensirion "Datasheet SPS30" Version 1.0 – D1 (March 2020),
-section 5 "Operation and Communication through the UART Interface"
-(5.1 physical layer, 5.2 SHDLC frame layer, 5.3 commands, 5.4 error codes);
-captured frames in avaldebe/PyPMS ``tests/captured_data/SPS30.hexdump``
-(used as test vectors here).  Serial: 115200 baud, 8 data bits, no parity,
-1 stop bit, 5 V supply, 3.3 V/5 V tolerant TTL; the SEL pin left floating
-or tied to VDD selects the UART.
+Sources
+-------
+- Sensirion "Datasheet SPS30" Version 1.0 – D1 (March 2020), section 5
+  "Operation and Communication through the UART Interface": 5.1 physical
+  layer, 5.2 SHDLC frame layer (frames, byte stuffing, checksum, MISO state
+  byte), 5.3 UART commands (start measurement with its output format,
+  stop, read measured values in float and integer format, sleep, wake-up,
+  fan cleaning, device information, read version, device status register,
+  reset; each with its example frames, used as test vectors here), 5.4
+  error codes.
+- Sensirion/embedded-uart-sps ``sps30-uart/sps30.c`` (command bytes, the
+  ``0xFF`` byte before wake-up, the serial number as a string of at most 32
+  characters) and ``embedded-uart-common/sensirion_shdlc.c`` (stuffing of
+  0x11, 0x13, 0x7D, 0x7E by 0x7D and bit 5 inverted; checksum = inverted
+  LSB of the sum); the Linux kernel's ``drivers/iio/chemical/sps30_serial.c``
+  (torvalds/linux: empty answer = no new measurement, non-zero state refused).
+- Captured frames used as test vectors: avaldebe/PyPMS
+  ``tests/captured_data/SPS30.hexdump`` with ``SPS30.csv`` (ten answers to
+  "read measured values", several with stuffed bytes) and the short answers
+  quoted in PyPMS ``tests/sensors/test_message.py``; an answer to wake-up
+  captured in https://raspberrypi.stackexchange.com/questions/137657.
+
+Serial: 115200 baud, 8 data bits, no parity, 1 stop bit, 5 V supply,
+3.3 V/5 V tolerant TTL; the SEL pin left floating or tied to VDD selects the
+UART.
 
 Registered as ``sps30`` (*polled*: opening the port sends
 :data:`START_MEASUREMENT`, then the reader sends :data:`READ_COMMAND`
@@ -20,20 +38,29 @@ SHDLC frames::
     ADR   0x00 (the SPS30's only address)
     L     number of data bytes, before stuffing (0..255)
     CHK   the LSB of the sum of ADR…DATA, inverted (before stuffing)
-    STATE bit 7: device error flag; bits 0-6: error code of this command
+    STATE bit 7: device error flag (read the device status register);
+          bits 0-6: error code of this command (:data:`ERRORS`)
 
 Between the two 0x7E, the bytes 0x7E 0x7D 0x11 0x13 are sent as 0x7D
 followed by the byte xor 0x20 (``7D 5E``, ``7D 5D``, ``7D 31``, ``7D 33``).
 
-Commands used here::
+Commands (MOSI frames as sent)::
 
-    0x00 start measurement   data 01 03: measurement, big-endian IEEE754 floats
-    0x01 stop measurement
-    0x03 read measured values  answer: 40 bytes = 10 floats, or no data
+    0x00 start measurement    7E 00 00 02 01 03 F9 7E   data 01 03: big-endian IEEE754 floats
+                              7E 00 00 02 01 05 F7 7E   data 01 05: big-endian uint16 (firmware 2.0+)
+    0x01 stop measurement     7E 00 01 00 FE 7E
+    0x03 read measured values 7E 00 03 00 FC 7E         answer: 40 bytes (floats), 20 bytes
+                                                        (uint16), or none (no new measurement)
+    0x10 sleep                7E 00 10 00 EF 7E         (firmware 2.0+, from idle mode)
+    0x11 wake-up              FF 7E 00 7D 31 00 EE 7E   0xFF wakes the UART first
+    0xD0 device information   7E 00 D0 01 00 2E 7E      product type, 03: serial number;
+                                                        answer: ASCII string, NUL-terminated
+    0xD1 read version         7E 00 D1 00 2E 7E         answer: firmware major, minor, reserved,
+                                                        hardware revision, reserved, SHDLC major, minor
 
-The ten floats, in order: mass concentration PM1.0, PM2.5, PM4.0, PM10
+The ten values, in order: mass concentration PM1.0, PM2.5, PM4.0, PM10
 [µg/m³]; number concentration PM0.5, PM1.0, PM2.5, PM4.0, PM10 [#/cm³];
-typical particle size [µm].
+typical particle size [µm in float format, nm in integer format].
 
 Notes
 -----
@@ -41,13 +68,19 @@ Notes
   means no new measurement since the last read, e.g. just after the start:
   :class:`WarmingUp`.  The datasheet gives 8 s for the first readings to
   settle and 30 s for number concentrations to be within specification
-  (:data:`WARMUP_S`).  An answer of ten zero floats is taken for warm-up too.
+  (:data:`WARMUP_S`).  An answer of ten zeros is taken for warm-up too.
+- Both output formats are decoded: a sensor an earlier program started in
+  integer format answers 20 bytes (and refuses the float start command
+  with 0x43 until stopped); its values are whole µg/m³ and #/cm³ and its
+  typical size is converted from nm to µm.
 - A non-zero STATE in the answer to "read measured values" raises
   :class:`FrameError` naming the error code (e.g. 0x43 "command not allowed
   in current state" when the sensor is not measuring: the next opening of the
-  port sends the start command again).  Answers to other commands decode as
-  :class:`Unsupported` (the reader counts them as ignored), whatever their
-  state: a start sent to a sensor already measuring answers 0x43, harmlessly.
+  port sends the start command again; 0x80 alone: the device status
+  register reports a fan or laser fault, and the values are not trusted).
+  Answers to other commands decode as :class:`Unsupported` (the reader
+  counts them as ignored), whatever their state: a start sent to a sensor
+  already measuring answers 0x43, harmlessly.
 - The number concentrations are cumulative from 0.3 µm ("PM0.5" counts
   0.3-0.5 µm), and stored in their own unit [#/cm³] (``nc*``), never mixed
   with Plantower's counts per 0.1 L (``pn*``).
@@ -57,9 +90,11 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import NamedTuple
+from typing import Mapping, NamedTuple
 
-from firmware_bridge.sensors.base import FrameError, Observation, Unsupported, WarmingUp, as_bytes, known_command
+from firmware_bridge.sensors.base import (
+    FrameError, Observation, Unsupported, WarmingUp, as_bytes, known_command, scaled_int,
+)
 
 SENSOR = "sensirion-sps30"
 KIND = "polled"
@@ -78,12 +113,18 @@ CMD_READ = 0x03
 CMD_SLEEP = 0x10
 CMD_WAKE_UP = 0x11
 CMD_CLEAN = 0x56
+CMD_CLEANING_INTERVAL = 0x80
 CMD_DEVICE_INFO = 0xD0
+CMD_VERSION = 0xD1
+CMD_STATUS = 0xD2
 CMD_RESET = 0xD3
 COMMANDS: dict[int, str] = {CMD_START: "start measurement", CMD_STOP: "stop measurement",
                             CMD_READ: "read measured values", CMD_SLEEP: "sleep", CMD_WAKE_UP: "wake-up",
-                            CMD_CLEAN: "start fan cleaning", CMD_DEVICE_INFO: "device information",
-                            CMD_RESET: "device reset"}
+                            CMD_CLEAN: "start fan cleaning", CMD_CLEANING_INTERVAL: "auto cleaning interval",
+                            CMD_DEVICE_INFO: "device information", CMD_VERSION: "read version",
+                            CMD_STATUS: "read device status register", CMD_RESET: "device reset"}
+INFO_PRODUCT_TYPE = 0x00  # device information: "00080000" for an SPS30
+INFO_SERIAL_NUMBER = 0x03
 ERRORS: dict[int, str] = {
     0x00: "no error", 0x01: "wrong data length for this command", 0x02: "unknown command",
     0x03: "no access right for command", 0x04: "illegal command parameter or parameter out of range",
@@ -92,7 +133,9 @@ ERRORS: dict[int, str] = {
 FIELDS: tuple[str, ...] = ("pm1", "pm2_5", "pm4", "pm10", "nc0_5", "nc1", "nc2_5", "nc4", "nc10",
                            "typical_particle_size")
 FLOAT_FORMAT = 0x03
+UINT16_FORMAT = 0x05
 _FLOATS = struct.Struct(">10f")
+_UINT16 = struct.Struct(">10H")
 _STUFFED = {FLAG, ESCAPE, 0x11, 0x13}
 
 
@@ -186,8 +229,16 @@ def _content(data: bytes, header: int, what: str) -> bytes:
 
 
 START_MEASUREMENT = command(CMD_START, bytes([0x01, FLOAT_FORMAT]))
+START_MEASUREMENT_UINT16 = command(CMD_START, bytes([0x01, UINT16_FORMAT]))
 STOP_MEASUREMENT = command(CMD_STOP)
 READ_COMMAND = command(CMD_READ)
+SLEEP = command(CMD_SLEEP)
+# In sleep mode the UART is off: a single 0xFF (a low pulse on RX) wakes it, the wake-up command must
+# follow within 100 ms (Sensirion/embedded-uart-sps sps30_wake_up sends the two back to back).
+WAKE_UP = b"\xff" + command(CMD_WAKE_UP)
+PRODUCT_TYPE = command(CMD_DEVICE_INFO, bytes([INFO_PRODUCT_TYPE]))
+SERIAL_NUMBER = command(CMD_DEVICE_INFO, bytes([INFO_SERIAL_NUMBER]))
+READ_VERSION = command(CMD_VERSION)
 INIT_COMMANDS: tuple[bytes, ...] = (START_MEASUREMENT,)
 
 
@@ -227,45 +278,84 @@ def decode(data: bytes) -> Observation:
     Observation with ``pm1, pm2_5, pm4, pm10`` [µg/m³], ``nc0_5, nc1, nc2_5,
     nc4, nc10`` [#/cm³] and ``typical_particle_size`` [µm].
 
+    Returned values are in the float format's units whatever the format the
+    measurement was started in (an integer typical size is converted from nm).
+
     Raises
     ------
-    FrameError : a malformed frame, a non-zero state, a data length that is not 40, a value not finite
+    FrameError : a malformed frame, a non-zero state, a data length that is neither 40 (floats) nor 20
+        (uint16), a value not finite
     WarmingUp : no new data yet (empty answer), or ten zeros
-    Unsupported : an answer to another command (start, stop…)
+    Unsupported : an answer to another command (start, stop, device information…); the message says what
+        it carries
     """
     answer = parse_answer(data)
     cmd, state, payload = answer
     if cmd != CMD_READ:
-        name = COMMANDS.get(cmd, f"0x{cmd:02X}")
-        raise Unsupported(f"SPS30 answer to {name} ({answer.error}), not a measurement")
+        raise Unsupported(f"SPS30 {describe_answer(answer)}, not a measurement")
     if state:
         raise FrameError(f"SPS30 refused to read measured values: {answer.error}")
     if not payload:
         raise WarmingUp("SPS30 has no new measurement yet")
-    if len(payload) != _FLOATS.size:
-        raise FrameError(f"SPS30 measurement of {len(payload)} bytes; expected {_FLOATS.size} "
-                         "(big-endian floats: was the measurement started in integer format?)")
-    floats = _FLOATS.unpack(payload)
-    if not math.isfinite(sum(floats)):  # ten float32 cannot overflow a double: only inf or NaN can do this
-        raise FrameError("SPS30 measurement holds a value that is not a finite number")
-    if not any(floats):
+    if len(payload) == _FLOATS.size:
+        values = _FLOATS.unpack(payload)
+        if not math.isfinite(sum(values)):  # ten float32 cannot overflow a double: only inf or NaN can do this
+            raise FrameError("SPS30 measurement holds a value that is not a finite number")
+    elif len(payload) == _UINT16.size:
+        *counts, size_nm = _UINT16.unpack(payload)
+        values = (*map(float, counts), size_nm / 1000)
+    else:
+        raise FrameError(f"SPS30 measurement of {len(payload)} bytes; expected {_FLOATS.size} (float format) "
+                         f"or {_UINT16.size} (integer format)")
+    if not any(values):
         raise WarmingUp("SPS30 sends zeros: the fan is still starting")
-    return Observation(SENSOR, dict(zip(FIELDS, floats)))
+    return Observation(SENSOR, dict(zip(FIELDS, values)))
 
 
-def encode(values: dict[str, float]) -> bytes:
+def describe_answer(answer: Answer) -> str:
+    """An answer to a command other than "read measured values", in words.
+
+    E.g. ``answer to device information: '00080000' (state 0x00: no error)``.
+    """
+    name = COMMANDS.get(answer.cmd, f"command 0x{answer.cmd:02X}")
+    text = f"answer to {name}"
+    if answer.cmd == CMD_DEVICE_INFO and answer.data:
+        text += f": {device_info(answer.data)!r}"
+    elif answer.cmd == CMD_VERSION and len(answer.data) == 7:
+        fw_major, fw_minor, _, hw, _, shdlc_major, shdlc_minor = answer.data
+        text += f": firmware {fw_major}.{fw_minor}, hardware {hw}, SHDLC {shdlc_major}.{shdlc_minor}"
+    elif answer.data:
+        text += f": {answer.data.hex()}"
+    return f"{text} ({answer.error})"
+
+
+def device_info(data: bytes) -> str:
+    """The string a device information answer carries (product type, serial number): ASCII up to the first NUL."""
+    return data.split(b"\x00", 1)[0].decode("ascii", errors="replace")
+
+
+def encode(values: Mapping[str, float], *, output_format: int = FLOAT_FORMAT) -> bytes:
     """Build the answer to "read measured values" for ``values`` (every name of :data:`FIELDS`).
 
-    Values are sent as float32: they come back rounded to float32 precision.
+    In :data:`FLOAT_FORMAT` values are sent as float32: they come back rounded
+    to float32 precision.  In :data:`UINT16_FORMAT` they are rounded to whole
+    µg/m³ and #/cm³, and the typical size to whole nm.
 
     Raises
     ------
-    ValueError : a quantity is missing
+    ValueError : a quantity is missing, an unknown format, a value an integer answer cannot carry
     """
     missing = [name for name in FIELDS if name not in values]
     if missing:
         raise ValueError(f"SPS30 measurement needs {', '.join(missing)}")
-    return response(CMD_READ, _FLOATS.pack(*(values[name] for name in FIELDS)))
+    if output_format == FLOAT_FORMAT:
+        return response(CMD_READ, _FLOATS.pack(*(values[name] for name in FIELDS)))
+    if output_format != UINT16_FORMAT:
+        raise ValueError(f"SPS30 output format 0x{output_format:02X}; choose 0x03 (float) or 0x05 (uint16)")
+    words = [scaled_int(name, values[name], 0, 0xFFFF, what="an SPS30 integer answer") for name in FIELDS[:-1]]
+    size = scaled_int("typical_particle_size", values["typical_particle_size"], 0, 0xFFFF, scale=1000,
+                      what="an SPS30 integer answer")
+    return response(CMD_READ, _UINT16.pack(*words, size))
 
 
 def find_frame(buffer: bytes) -> tuple[bytes | None, bytes]:

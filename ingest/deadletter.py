@@ -113,6 +113,28 @@ EXPLANATIONS: dict[str, Explanation] = {
         "Fix the device clock, or correct the campaign's start date, then run qsec deadletter reprocess."),
 }
 UNKNOWN_REASON = Explanation("This reason is not one qsec knows.", "Look at the detail and the raw payload.")
+MIRROR_PREFIX = "mirror_"  # the InfluxDB mirror's refusals (ingest/mirror): the record is stored, its copy is not
+MIRROR_REFUSED = Explanation(
+    "The record is stored in qsec; only its copy in InfluxDB was refused, by the server (HTTP status in the reason, "
+    "the server's message in the detail): a field written before with another type, a retention or schema rule, "
+    "a point the server cannot take. The raw line below is the line protocol that was sent.",
+    "Fix the cause on the InfluxDB side (docs/mirror.md), then write these records again from qsec: qsec export "
+    "of the devices and times concerned, and InfluxDB's own bulk write. qsec deadletter reprocess leaves them: "
+    "there is nothing to store again.")
+MIRROR_UNENCODABLE = Explanation(
+    "The record is stored in qsec, but line protocol cannot carry one of its values (NaN or infinite, an integer "
+    "beyond 64 bits, a time outside 1677-2262), so it was never sent to InfluxDB. The raw record below is JSON.",
+    "Nothing to do for qsec's own data. If InfluxDB must hold it, correct the value there by hand; qsec "
+    "deadletter reprocess leaves it.")
+
+
+def explanation(reason: str) -> Explanation:
+    """What a dead letter's reason means and what to do about it."""
+    if reason == f"{MIRROR_PREFIX}unencodable":
+        return MIRROR_UNENCODABLE
+    if reason.startswith(MIRROR_PREFIX):
+        return MIRROR_REFUSED
+    return EXPLANATIONS.get(reason, UNKNOWN_REASON)
 
 
 # ---------------------------------------------------------------- reading the table
@@ -167,7 +189,7 @@ def get(store: Store, dead_letter_id: int) -> DeadLetterRow:
 
 def explain(row: DeadLetterRow) -> str:
     """A person's explanation of a dead letter: what came, why it was refused, what to do."""
-    what = EXPLANATIONS.get(row.reason, UNKNOWN_REASON)
+    what = explanation(row.reason)
     origin = adapters.parse_dead_topic(row.topic or "")
     source = (f"adapter {origin[0]} ({adapters.get(origin[0]).description}), campaign {origin[1]}, "
               f"source {origin[2]}" if origin else f"topic {row.topic}")
@@ -262,9 +284,14 @@ class ReprocessReport:
 
 def reprocess(store: Store, *, reasons: Iterable[str] = (), ids: Iterable[int] = (),
               context: Mapping[str, Any] | None = None, clock: Callable[[], float] = time.time) -> ReprocessReport:
-    """Decode the open dead letters again (all, or those of ``reasons`` / ``ids``) and store what now passes."""
+    """Decode the open dead letters again (all, or those of ``reasons`` / ``ids``) and store what now passes.
+
+    The mirror's dead letters (reasons ``mirror_…``) are left alone: their
+    records are stored already, only their copy in InfluxDB was refused.
+    """
     report = ReprocessReport()
     where, params = _filter("open", reasons, ids)
+    where = f"{where} {'AND' if where else 'WHERE'} NOT starts_with(reason, '{MIRROR_PREFIX}')"
     starts: dict[str, int | None] = {}
 
     def not_before(campaign: str) -> int | None:

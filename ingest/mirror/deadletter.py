@@ -3,8 +3,10 @@
 ``InfluxMirror(settings, on_rejected=store_dead_letters(store))``: each point the
 server refuses for good becomes one row of ``deadletter`` (docs/store.md) with
 the record's topic, device, boot and seq, the mirror's reason code
-(``mirror_400``, ``mirror_422``, ``mirror_point_too_large``, ``mirror_<status>``),
-the server's message as detail and the line of line protocol as ``raw``.
+(``mirror_400``, ``mirror_422``, ``mirror_<status>`` for a refusal by the server;
+``mirror_unencodable`` for a record line protocol cannot carry, never sent),
+the server's message (or the encoder's reason) as detail, and the line of line
+protocol (or the unencodable record as JSON) as ``raw``.
 """
 
 from __future__ import annotations

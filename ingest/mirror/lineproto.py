@@ -13,12 +13,43 @@ Why not ``Point`` itself: the encoder runs inside ingest's commit path, and
 of each ``(campaign, device, sensor, boot)`` and the field layout of each
 sensor are built once and cached.
 
+What line protocol allows, and what the encoder does with it
+------------------------------------------------------------
+- Escaping: measurement ``,`` and space; tag keys, tag values and field keys
+  ``,`` ``=`` and space.  A newline cannot be carried in a name or value; like
+  ``Point``, the encoder writes ``\\n`` (and ``\\t``, ``\\r``) as two characters,
+  so a line never breaks.  Tag values follow the contract's id patterns, so
+  in practice none of this is needed; a tag with an empty value is left out
+  (line protocol forbids empty tag values).  No string fields are written, so
+  the string escapes (``"`` and ``\\``) never apply.
+- Floats: IEEE-754 doubles, written by ``repr`` (shortest round-trip form,
+  scientific notation such as ``1e+16`` included, which the parser accepts).
+  NaN and infinities have no line-protocol form: :func:`format_float` refuses
+  them with :class:`ValueError`, and the mirror dead-letters such a record
+  (``mirror_unencodable``) instead of queueing it.
+- Integers: signed 64-bit with the ``i`` suffix (``seq``, ``flags``); values
+  outside int64 are refused.  The unsigned ``u`` form is not used: InfluxDB
+  1.x refuses it.  Booleans are not used.
+- Timestamps: milliseconds, sent with ``precision=ms``.  InfluxDB stores
+  nanoseconds in an int64 and refuses times outside
+  [``MinNanoTime``, ``MaxNanoTime``] = [``-2**63 + 2``, ``2**63 - 2``] ns,
+  i.e. [:data:`MIN_TIME_MS`, :data:`MAX_TIME_MS`] (1677-09-21 to 2262-04-11);
+  :func:`check_time_ms` refuses the others before they are queued.
+- Names: a line starting with ``#`` is a comment (the server skips it with a
+  204), and names starting with ``_`` are reserved: :func:`check_measurement`
+  refuses both for the measurement.
+- Duplicate points (same measurement, tag set and timestamp): the server keeps
+  the union of the field sets, the newer value winning, so a point written
+  twice is one point.
+
 Sources
 -------
-- Line protocol reference (InfluxDB v2):
+- InfluxDB v2 "Line protocol" reference (sections Data types and format,
+  Special characters, Comments, Naming restrictions, Duplicate points):
   https://docs.influxdata.com/influxdb/v2/reference/syntax/line-protocol/
-  (escaping: measurement ``, space``; tag keys, tag values and field keys
-  ``, = space``; timestamps in the write precision, here ms).
+- influxdata/influxdb ``models/time.go`` (``MinNanoTime``, ``MaxNanoTime``,
+  ``ErrTimeOutOfRange``) and ``models/points.go`` (``scanNumber``: exponents,
+  ``i``/``u`` suffixes).
 - influxdb-client-python 1.50, ``influxdb_client/client/write/point.py``.
 """
 
@@ -33,6 +64,29 @@ _ESCAPE_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": 
 _ESCAPE_KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
 _CACHE_LIMIT = 10_000  # series keys kept; a campaign has far fewer (devices x sensors x boots)
 _INTEGER_FIELDS = ("seq", "flags")
+MAX_TIME_MS = (2**63 - 2) // 1_000_000  # InfluxDB's MaxNanoTime / 1e6 [ms]: 2262-04-11T23:47:16.854Z
+MIN_TIME_MS = -MAX_TIME_MS  # MinNanoTime = -(2**63 - 2) ns, truncated towards zero as Go divides [ms]
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def check_measurement(name: str) -> str:
+    """Return ``name`` if it can be a measurement name, else raise :class:`ValueError` saying why."""
+    if not name:
+        raise ValueError("the measurement name must not be empty (the default is 'readings')")
+    if name.startswith("#"):
+        raise ValueError(f"the measurement name {name!r} must not start with '#': such a line is a comment, "
+                         "which the server skips without an error")
+    if name.startswith("_"):
+        raise ValueError(f"the measurement name {name!r} must not start with '_': InfluxDB reserves those names")
+    return name
+
+
+def check_time_ms(t_ms: int) -> int:
+    """Return ``t_ms`` [ms since epoch] if InfluxDB can store it, else raise :class:`ValueError` saying why."""
+    if not MIN_TIME_MS <= t_ms <= MAX_TIME_MS:
+        raise ValueError(f"timestamp {t_ms} ms is outside the range InfluxDB can store, [{MIN_TIME_MS}, "
+                         f"{MAX_TIME_MS}] ms (1677-09-21 to 2262-04-11 UTC)")
+    return t_ms
 
 
 def escape_measurement(name: str) -> str:
@@ -54,9 +108,23 @@ def format_float(value: float) -> str:
         For NaN and infinities, which line protocol cannot carry (the contract refuses them upstream).
     """
     if not math.isfinite(value):
-        raise ValueError(f"line protocol cannot carry the non-finite value {value!r}; the contract refuses it")
+        raise ValueError(f"line protocol cannot carry the non-finite value {value!r}")
     s = str(float(value))
     return s.removesuffix(".0")
+
+
+def format_int(value: int) -> str:
+    """A signed 64-bit integer field value, ``42i``.
+
+    Raises
+    ------
+    ValueError
+        Outside the int64 range, which line protocol cannot carry.
+    """
+    v = int(value)
+    if not _INT64[0] <= v <= _INT64[1]:
+        raise ValueError(f"line protocol integers are signed 64-bit; {v} is out of range")
+    return f"{v}i"
 
 
 def escape_tag_value(value: str) -> str:
@@ -76,17 +144,17 @@ def series_key(measurement: str, tags: Mapping[str, str | None]) -> str:
 
 
 def encode_fields(floats: Mapping[str, float], integers: Mapping[str, int]) -> str:
-    """The field set, sorted by key: floats as :func:`format_float`, integers with the ``i`` suffix."""
+    """The field set, sorted by key: floats as :func:`format_float`, integers as :func:`format_int`."""
     items = [(k, format_float(v)) for k, v in floats.items()]
-    items += [(k, f"{int(v)}i") for k, v in integers.items()]
+    items += [(k, format_int(v)) for k, v in integers.items()]
     items.sort()
     return ",".join(f"{escape_key(k)}={v}" for k, v in items)
 
 
 def encode_point(measurement: str, tags: Mapping[str, str | None], floats: Mapping[str, float],
                  integers: Mapping[str, int], t_ms: int) -> str:
-    """One line of line protocol with a timestamp in milliseconds."""
-    return f"{series_key(measurement, tags)} {encode_fields(floats, integers)} {int(t_ms)}"
+    """One line of line protocol with a timestamp in milliseconds (checked by :func:`check_time_ms`)."""
+    return f"{series_key(measurement, tags)} {encode_fields(floats, integers)} {check_time_ms(int(t_ms))}"
 
 
 class RecordEncoder:
@@ -95,12 +163,11 @@ class RecordEncoder:
     Parameters
     ----------
     measurement : name of the measurement holding every record, ``readings`` by default
+        (checked by :func:`check_measurement`)
     """
 
     def __init__(self, measurement: str = "readings"):
-        if not measurement:
-            raise ValueError("the measurement name must not be empty (the default is 'readings')")
-        self.measurement = measurement
+        self.measurement = check_measurement(measurement)
         self._keys: dict[tuple[str, str, str, str | None], str] = {}
         self._layouts: dict[tuple[str, ...], list[tuple[str, str]]] = {}
 
@@ -134,14 +201,24 @@ class RecordEncoder:
         """One record as one line: quantities as float fields, ``seq`` and ``flags`` as integer fields [t in ms].
 
         Equal to ``encode_point(measurement, tags, record.values, {"seq": …, "flags": …}, record.t)``.
+
+        Raises
+        ------
+        ValueError
+            A value line protocol cannot carry (NaN, an infinity, an integer beyond int64) or a
+            timestamp InfluxDB cannot store; the message says which.
         """
         values = record.values
         parts = []
         for name, prefix in self._layout(tuple(values)):
             if name == "seq":
-                parts.append(f"{prefix}{int(record.seq)}i")
+                parts.append(prefix + format_int(record.seq))
             elif name == "flags":
-                parts.append(f"{prefix}{int(record.flags)}i")
+                parts.append(prefix + format_int(record.flags))
             else:
-                parts.append(prefix + format_float(values[name]))
-        return f"{self.key(campaign, device, record.sensor, boot)} {','.join(parts)} {int(record.t)}"
+                try:
+                    parts.append(prefix + format_float(values[name]))
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
+        t = check_time_ms(int(record.t))
+        return f"{self.key(campaign, device, record.sensor, boot)} {','.join(parts)} {t}"

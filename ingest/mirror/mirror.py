@@ -5,23 +5,46 @@ Delivery rules (DESIGN.md "Storage"; user guide in docs/mirror.md):
 - :meth:`InfluxMirror.on_commit` is an ingest commit listener.  It encodes the
   records as line protocol and appends them to the outbox in one commit before
   it returns: from then on a stopped server, a killed process or a reboot loses
-  nothing.
+  nothing.  A record that line protocol cannot carry (a non-finite value, a
+  timestamp outside InfluxDB's range) is not queued: it goes to the dead-letter
+  callback with the reason ``mirror_unencodable``, and the others are queued.
 - A point leaves the outbox only after a 2xx for the request that carried it,
   or after the dead-letter callback took it.  Delivery is at least once: a
   process killed between the server's 2xx and the outbox commit sends that
-  batch again, which InfluxDB absorbs (one value per series, field and time).
+  batch again, which InfluxDB absorbs (one point per series and timestamp).
 - One batch is in flight at a time, taken from the head of the queue.  A batch
   that fails with a retryable error is retried, unchanged, before anything
   queued after it: the order of points is kept per series and overall.
-- Error classes: see :mod:`ingest.mirror.policy` (Telegraf's influxdb_v2 output).
+- Error classes and back-off: see :mod:`ingest.mirror.policy` (Telegraf's
+  influxdb_v2 output, and where the mirror differs from it).
 
-influxdb-client (synchronous ``WriteApi``, ``retries=False`` by default, so
-every retry is the mirror's own):
-https://influxdb-client.readthedocs.io/en/stable/usage.html#write
+influxdb-client is used in its synchronous mode (``write_api(write_options=
+SYNCHRONOUS)``): each ``write(…, write_precision=WritePrecision.MS)`` is one
+``POST /api/v2/write?org=…&bucket=…&precision=ms`` whose non-2xx answer raises
+``ApiException`` (status, body, headers).  The client retries nothing by itself
+(``InfluxDBClient(retries=…)`` defaults to no retry, and ``WriteOptions``'
+retry settings apply to its batching mode only), so every retry is the
+mirror's own.  Its batching mode is not used: its buffer lives in memory (a
+kill loses it) and its retries run on their own schedule, whereas the outbox
+is durable and keeps the order.  The same request
+works against InfluxDB 1.8+ (token ``username:password``, bucket
+``database/retention-policy``, org ignored).
+
+Sources
+-------
+- influxdb-client-python 1.50: ``influxdb_client/client/write_api.py``
+  (``WriteApi.write``, ``SYNCHRONOUS``), ``influxdb_client/client/influxdb_client.py``
+  (``retries``), ``influxdb_client/rest.py`` (``ApiException``),
+  ``influxdb_client/client/exceptions.py`` (error text from the body or the
+  ``X-Platform-Error-Code`` / ``X-Influx-Error`` / ``X-InfluxDb-Error`` headers),
+  ``examples/influxdb_18_example.py`` (InfluxDB 1.8 compatibility);
+  https://influxdb-client.readthedocs.io/en/stable/usage.html#write
+- influxdata/telegraf, ``plugins/outputs/influxdb_v2/http.go`` (what to do with each answer).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -45,6 +68,9 @@ log = logging.getLogger("qsec.ingest.mirror")
 
 RejectedCallback = Callable[[list[OutboxEntry], str, str], None]
 """``on_rejected(points, reason, detail)``: refused points, a stable reason code, the server's message."""
+
+ERROR_HEADERS = ("X-Influxdb-Error", "X-Influx-Error", "X-Platform-Error-Code")
+"""Headers that carry the error text when the body does not (InfluxDB 1.x sets ``X-InfluxDB-Error``)."""
 
 CommittedRow = tuple[str, str, contract.Record] | tuple[str, str, str, contract.Record]
 """``(campaign, device, record)`` as ingest's commit listeners get it, or ``(campaign, device, boot, record)``."""
@@ -78,7 +104,9 @@ class InfluxWriter:
         except ApiException as exc:
             status = int(exc.status) if exc.status else None  # status 0: TLS failure, no HTTP answer
             body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else (exc.body or "")
-            headers: Mapping[str, str] = exc.headers or {}
+            headers: Mapping[str, str] = exc.headers or {}  # urllib3's HTTPHeaderDict: case-insensitive
+            if not body.strip():
+                body = next((headers[h] for h in ERROR_HEADERS if headers.get(h)), "")
             return Answer(status, body, headers.get("Retry-After"), f"HTTP {exc.status} {exc.reason}: {body[:300]}")
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             return Answer(None, error=f"{type(exc).__name__}: {exc}")
@@ -94,9 +122,9 @@ class InfluxMirror:
     Parameters
     ----------
     settings : where and how to write (:class:`MirrorSettings`)
-    on_rejected : called with points the server refuses for good (400/422, other 4xx,
-        a lone point still too large for 413); they leave the outbox only when it returns.
-        Without it they are logged at ERROR level and counted.
+    on_rejected : called with points refused for good: by the server (400/422, other 4xx;
+        they leave the outbox only when it returns) or by the encoder (``mirror_unencodable``,
+        never queued).  Without it they are logged at ERROR level and counted.
     clock : monotonic clock [s], for batching and back-off
     sleep : ``sleep(seconds)`` used by the background thread between steps; by default a
         wait that new data, :meth:`flush` and :meth:`stop` cut short
@@ -135,22 +163,53 @@ class InfluxMirror:
 
     # ------------------------------------------------------------ input
     def submit(self, rows: Sequence[CommittedRow]) -> int:
-        """Encode and durably queue records; returns how many.  ``rows`` as :data:`CommittedRow`."""
+        """Encode and durably queue records; returns how many were queued.  ``rows`` as :data:`CommittedRow`.
+
+        A record line protocol cannot carry is handed to the dead-letter callback
+        (``mirror_unencodable``, the reason as detail, the record as JSON in ``line``)
+        after the others are queued.  If that callback raises, the exception goes to
+        the caller once the others are safely queued.
+        """
         enc = self._encoder
         out: list[tuple[str, str, str, str | None, int]] = []
+        refused: list[tuple[OutboxEntry, str]] = []
         for row in rows:
             if len(row) == 4:
                 campaign, device, boot, rec = row  # type: ignore[misc]
             else:
                 campaign, device, rec = row  # type: ignore[misc]
                 boot = None
-            out.append((enc.line(campaign, device, boot, rec), campaign, device, boot, rec.seq))
+            try:
+                out.append((enc.line(campaign, device, boot, rec), campaign, device, boot, rec.seq))
+            except ValueError as exc:
+                raw = json.dumps(rec.to_json(), allow_nan=True, default=str)
+                refused.append((OutboxEntry(0, raw, campaign, device, boot, rec.seq), str(exc)))
         n = self.outbox.append(out)
         if n:
             with self._metrics_lock:
                 self._counters["points_enqueued"] += n
             self._wake.set()
+        for entry, reason in refused:
+            with self._metrics_lock:
+                self._counters["unencodable_records"] += 1
+            try:
+                self._dead_letter([entry], "mirror_unencodable", f"not sent: {reason}")
+            except Exception:
+                self._count_callback_error()
+                raise
         return n
+
+    def _dead_letter(self, points: list[OutboxEntry], reason: str, detail: str) -> None:
+        """Hand refused points to ``on_rejected``, or log them without one.  The callback's errors propagate."""
+        if self.on_rejected is None:
+            for e in points:
+                log.error("mirror: a point is refused for good (%s: %s): %s", reason, detail, e.line)
+        else:
+            self.on_rejected(list(points), reason, detail)
+
+    def _count_callback_error(self) -> None:
+        with self._metrics_lock:
+            self._counters["callback_errors"] += 1
 
     def on_commit(self, committed: list[tuple[str, str, str, contract.Record]]) -> None:
         """Ingest commit listener (``worker.listeners.append(mirror.on_commit)``)."""
@@ -204,8 +263,8 @@ class InfluxMirror:
             with self._metrics_lock:
                 self._counters["split_batches"] += 1
             return 0.0
-        if action is policy.Action.SPLIT:
-            return self._reject(chunk, answer, "mirror_point_too_large")
+        if action is policy.Action.SPLIT:  # one point of a few hundred bytes: a body limit is misconfigured
+            return self._retry_later(answer, policy.Action.CONFIG_ALARM)
         if action is policy.Action.ISOLATE:
             sizes = policy.split_after_rejection(len(chunk), policy.parse_rejection(answer.body))
             if sizes is None:
@@ -228,18 +287,13 @@ class InfluxMirror:
 
     def _reject(self, chunk: list[OutboxEntry], answer: Answer, reason: str) -> float:
         detail = policy.parse_rejection(answer.body).message or answer.error
-        if self.on_rejected is None:
-            for e in chunk:
-                log.error("mirror: the server refused a point for good (%s: %s): %s", reason, detail, e.line)
-        else:
-            try:
-                self.on_rejected(list(chunk), reason, detail)
-            except Exception as exc:  # the dead-letter store failed: keep the points, try again later
-                log.exception("mirror: the dead-letter callback failed; %d refused points stay queued", len(chunk))
-                with self._metrics_lock:
-                    self._counters["callback_errors"] += 1
-                return self._retry_later(Answer(answer.status, error=f"dead-letter callback failed: {exc}"),
-                                         policy.Action.RETRY)
+        try:
+            self._dead_letter(chunk, reason, detail)
+        except Exception as exc:  # the dead-letter store failed: keep the points, try again later
+            log.exception("mirror: the dead-letter callback failed; %d refused points stay queued", len(chunk))
+            self._count_callback_error()
+            return self._retry_later(Answer(answer.status, error=f"dead-letter callback failed: {exc}"),
+                                     policy.Action.RETRY)
         self.outbox.remove(chunk)
         self._chunks.popleft()
         with self._metrics_lock:
@@ -258,8 +312,8 @@ class InfluxMirror:
                 self.auth_failed = True
             else:
                 self.config_failed = True
-            log.error("mirror: %s — check the mirror's token, org and bucket; the points stay queued (%d) and "
-                      "are retried every %.0f s", answer.error, self.outbox.depth, delay)
+            log.error("mirror: %s — %s; the points stay queued (%d) and are retried every %.0f s", answer.error,
+                      policy.alarm_hint(answer.status), self.outbox.depth, delay)
         after = policy.retry_after_s(answer.retry_after, self._wall_clock())
         if after is not None:
             delay = max(delay, after)
@@ -357,7 +411,8 @@ class InfluxMirror:
                 "requests": c["requests"], "retries": c["retries"], "split_batches": c["split_batches"],
                 "rejection_splits": c["rejection_splits"], "rejected_points": c["rejected_points"],
                 "rejected_by_status": dict(self._rejected_by_status), "callback_errors": c["callback_errors"],
-                "internal_errors": c["internal_errors"], "last_error": self._last_error,
+                "internal_errors": c["internal_errors"], "unencodable_records": c["unencodable_records"],
+                "last_error": self._last_error,
                 "last_error_status": self._last_error_status, "last_error_at": self._last_error_at,
                 "last_success_at": self._last_success_at,
             }

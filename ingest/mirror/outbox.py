@@ -45,7 +45,8 @@ class OutboxEntry:
     """One queued point: its line of line protocol and where the record came from.
 
     id : position in the queue (increasing)
-    line : the point, line protocol, timestamp [ms]
+    line : the point, line protocol, timestamp [ms]; for a record refused before it was queued
+        (``mirror_unencodable``, ``id`` 0), the record as JSON
     campaign, device, boot, seq : the record's identity, for dead letters (``boot`` may be ``None``)
     """
 

@@ -62,6 +62,13 @@ def influx_error(status: int, message: str, **extra: object) -> Reply:
     return Reply(status, {"Content-Type": "application/json"}, json.dumps({"code": code, "message": message, **extra}))
 
 
+def influx1_error(status: int, message: str) -> Reply:
+    """An InfluxDB 1.x-style error reply: JSON ``{"error": …}`` and the same text in ``X-InfluxDB-Error``
+    (influxdata/influxdb ``services/httpd/handler.go``, ``httpError``)."""
+    return Reply(status, {"Content-Type": "application/json", "X-InfluxDB-Error": message[:1024]},
+                 json.dumps({"error": message}))
+
+
 def partial_writer(is_bad: Callable[[str], bool], *, name_first_line: bool,
                    stored: list[str]) -> Responder:
     """A responder acting like InfluxDB 2 on a partial write.

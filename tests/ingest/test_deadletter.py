@@ -14,6 +14,8 @@ from paho.mqtt import publish
 
 from ingest import deadletter as dl
 from ingest.adapters import senml
+from ingest.mirror import store_dead_letters
+from ingest.mirror.outbox import OutboxEntry
 from ingest.store import DeadLetter, Store
 from ingest.worker import IngestSettings, IngestWorker
 from qsec import contract
@@ -95,6 +97,24 @@ def test_what_still_fails_stays_open_with_its_reason_and_time_is_judged_at_arriv
     report = dl.reprocess(store)
     assert (report.examined, report.reprocessed, dict(report.still_open)) == (2, 0, {"future_time": 1, "bad_json": 1})
     assert dl.counts_by_reason(store) == {"bad_json": 1, "future_time": 1}
+
+
+def test_the_mirrors_dead_letters_are_explained_as_such_and_left_by_reprocess(store: Store) -> None:
+    """A point InfluxDB refused is a stored record whose copy failed: nothing for reprocess to store again."""
+    on_rejected = store_dead_letters(store)
+    line = "readings,campaign=lyon-2026,device=kit-01 co2=\"high\" 1772366405000"
+    on_rejected([OutboxEntry(3, line, "lyon-2026", "kit-01", "b1", 7)], "mirror_400",
+                "field type conflict: input field \"co2\" is type string, already exists as type float")
+    on_rejected([OutboxEntry(0, json.dumps({"seq": 8, "values": {"co2": "nan"}}), "lyon-2026", "kit-01", "b1", 8)],
+                "mirror_unencodable", "co2 is NaN")
+    _refuse_as_ingest_does(store, b"{oops")
+    refused, unencodable = sorted((r for r in dl.list_dead_letters(store) if r.reason.startswith("mirror_")),
+                                  key=lambda r: r.reason)
+    assert "only its copy in InfluxDB was refused" in dl.explain(refused) and line in dl.explain(refused)
+    assert "never sent to InfluxDB" in dl.explain(unencodable)
+    report = dl.reprocess(store)
+    assert (report.examined, dict(report.still_open)) == (1, {"bad_json": 1})  # only ingest's own refusal
+    assert dl.counts_by_reason(store) == {"bad_json": 1, "mirror_400": 1, "mirror_unencodable": 1}
 
 
 def test_a_whole_message_refused_under_a_stricter_limit_is_stored_once_the_limit_is_raised(store: Store) -> None:

@@ -74,7 +74,8 @@ def test_a_bad_sync_mode_is_refused_naming_the_allowed_ones(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("option, value", [("url", "127.0.0.1:8086"), ("batch_points", 0), ("org", ""),
-                                           ("outbox_sync", "off"), ("backoff_initial_s", 0.0)])
+                                           ("outbox_sync", "off"), ("backoff_initial_s", 0.0),
+                                           ("measurement", "#readings"), ("measurement", "_readings")])
 def test_settings_that_cannot_work_are_refused_naming_the_option(tmp_path: Path, option: str, value: object) -> None:
     kw: dict[str, object] = {"url": "http://127.0.0.1:8086", "outbox_path": tmp_path / "o.sqlite", option: value}
     with pytest.raises(ValueError, match=option):

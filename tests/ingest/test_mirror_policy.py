@@ -1,4 +1,8 @@
-"""The mirror's answer table: status classes, Retry-After, back-off and how a refused batch is cut."""
+"""The mirror's answer table: status classes, Retry-After, back-off and how a refused batch is cut.
+
+Expected values come from Telegraf's ``plugins/outputs/influxdb_v2/http.go`` (``getRetryDuration``) and
+from the error bodies InfluxDB 1.x, 2.x and 3 document.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from hypothesis import strategies as st
 from ingest.mirror.policy import (
     Action,
     Rejection,
+    alarm_hint,
     backoff_s,
     classify,
     parse_rejection,
@@ -26,8 +31,8 @@ A = Action
     (200, A.DELIVERED), (204, A.DELIVERED), (207, A.DELIVERED),
     (413, A.SPLIT), (400, A.ISOLATE), (422, A.ISOLATE),
     (401, A.AUTH_ALARM), (403, A.AUTH_ALARM), (404, A.CONFIG_ALARM),
-    (405, A.REJECT), (406, A.REJECT), (415, A.REJECT),
-    (429, A.RETRY), (500, A.RETRY), (502, A.RETRY), (503, A.RETRY), (504, A.RETRY), (None, A.RETRY),
+    (405, A.REJECT), (406, A.REJECT), (415, A.REJECT), (410, A.REJECT),
+    (408, A.RETRY), (429, A.RETRY), (500, A.RETRY), (502, A.RETRY), (503, A.RETRY), (504, A.RETRY), (None, A.RETRY),
 ], ids=lambda v: str(v))
 def test_each_status_maps_to_its_action(status: int | None, action: Action) -> None:
     assert classify(status) is action
@@ -45,9 +50,36 @@ def test_retry_after_is_read_as_seconds_or_a_date_and_capped(header: str | None,
     assert got == pytest.approx(seconds) if seconds is not None else got is None
 
 
-def test_back_off_doubles_from_the_initial_delay_up_to_the_ceiling() -> None:
-    assert [backoff_s(n, initial_s=1.0, max_s=60.0) for n in range(9)] == [0, 1, 2, 4, 8, 16, 32, 60, 60]
-    assert backoff_s(10_000, initial_s=0.5, max_s=60.0) == 60.0
+def telegraf_retry_duration(count: int) -> float:
+    """Telegraf's getRetryDuration without a Retry-After header: min(count**2 / 40, 60) [s]."""
+    return min(count**2 / 40, 60.0)
+
+
+def test_back_off_follows_telegraf_s_curve_up_to_its_60_s_ceiling() -> None:
+    got = [backoff_s(n, initial_s=0.001) for n in range(1, 60)]
+    assert got == pytest.approx([telegraf_retry_duration(n) for n in range(1, 60)])
+    assert (backoff_s(10, initial_s=0.001), backoff_s(20, initial_s=0.001)) == (2.5, 10.0)
+    assert backoff_s(48, initial_s=0.001) == 57.6 and backoff_s(49, initial_s=0.001) == 60.0
+    assert backoff_s(10**9, initial_s=0.001) == 60.0 and backoff_s(0, initial_s=1.0) == 0.0
+
+
+def test_back_off_never_waits_less_than_the_floor_nor_more_than_the_ceiling() -> None:
+    assert [backoff_s(n, initial_s=1.0) for n in (1, 6, 7, 10)] == [1.0, 1.0, 1.225, 2.5]
+    assert [backoff_s(n, initial_s=0.05, max_s=0.2) for n in (1, 2, 3, 100)] == [0.05, 0.1, 0.2, 0.2]
+
+
+@pytest.mark.parametrize("status, words", [(401, "token"), (403, "token"), (404, "bucket"),
+                                           (413, "body size limit"), (None, "url")])
+def test_each_alarm_says_what_to_check(status: int | None, words: str) -> None:
+    assert words in alarm_hint(status)
+
+
+# The InfluxDB v2 troubleshooting page's example of a 422 partial write (shortened), and InfluxDB 1.x's
+# field type conflict as tsdb/shard.go words it.
+RETENTION_422 = ("failure writing points to database: partial write: dropped 4 points outside retention policy of "
+                 "duration 24h0m0s dropped=4 for database: 9f282d63c7d3a5c0 for retention policy: autogen")
+TYPE_CONFLICT_1X = ('partial write: field type conflict: input field "co2" on measurement "readings" is type '
+                    'integer, already exists as type float dropped=1')
 
 
 @pytest.mark.parametrize("body, first_line, dropped, message", [
@@ -59,9 +91,12 @@ def test_back_off_doubles_from_the_initial_delay_up_to_the_ceiling() -> None:
      "partial write of line protocol occurred"),
     (json.dumps({"code": "unprocessable entity", "message": "partial write: points beyond retention policy dropped=4"}),
      None, 4, "partial write: points beyond retention policy dropped=4"),
+    (json.dumps({"code": "unprocessable entity", "message": RETENTION_422}), None, 4, RETENTION_422),
+    (json.dumps({"error": TYPE_CONFLICT_1X}), None, 1, TYPE_CONFLICT_1X),
     ("plain text body", None, None, "plain text body"),
     (b"", None, None, ""),
-], ids=["influxdb2-line", "influxdb3-data", "retention-dropped", "text", "empty"])
+], ids=["influxdb2-line", "influxdb3-data", "retention-dropped", "influxdb2-422-retention",
+        "influxdb1-type-conflict", "text", "empty"])
 def test_a_rejection_body_is_read_for_the_first_line_and_the_dropped_count(body, first_line, dropped, message) -> None:
     assert parse_rejection(body) == Rejection(first_line, dropped, message)
 

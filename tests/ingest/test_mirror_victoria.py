@@ -4,6 +4,15 @@ VictoriaMetrics stores field ``f`` of measurement ``readings`` as the series
 ``readings_f`` with the point's tags as labels; these tests read every sample
 back with ``/api/v1/export`` and compare exactly.  It runs without
 deduplication, so a point written twice would show twice.
+
+What VictoriaMetrics 1.79 answers (checked here): 204 for good lines; 204 too
+for a NaN field or a timestamp beyond InfluxDB's range, which it drops without
+a word (so the mirror must refuse those itself); 400 with a text body for a
+line far longer than ``-influx.maxLineSize`` (256 KiB), having stored the
+lines before it and none after it (the check runs on its read buffer, so a
+line only a little over the limit is sometimes taken).  Its storage rounds
+values to about 12 significant digits of the largest value in a block, so
+number forms are compared one per series.
 """
 
 from __future__ import annotations
@@ -16,7 +25,8 @@ import pytest
 from harness import require, wait_until
 from victoria import VictoriaMetrics, find_victoria
 
-from ingest.mirror import InfluxMirror, MirrorSettings
+from ingest.mirror import InfluxMirror, MirrorSettings, OutboxEntry
+from ingest.mirror.lineproto import MAX_TIME_MS
 from qsec import contract
 
 T0 = 1_790_000_000_000
@@ -179,3 +189,63 @@ def test_records_committed_but_never_handed_to_the_mirror_are_caught_up_at_start
         mirror.close()
         store.close()
     assert vm.samples() == expected_samples(rows)
+
+
+def test_numbers_in_every_form_the_encoder_writes_read_back_exactly(tmp_path: Path, vm: VictoriaMetrics) -> None:
+    """Exponents (1e+16, 1.5e-05), negative zero, and 53-bit integers, as parsed by a real server."""
+    values = [1e16, 1.5e-05, -0.0, 123456.789, 2.5e20, -7.25e-3, 415.0]
+    rows = [("walk-1", f"kit-{i:02d}", "boot-0", contract.Record(2**53 - 1 - i, T0 + i, "winsen-mhz19",
+                                                                 {"co2": v}, flags=2**16 - 1))
+            for i, v in enumerate(values)]
+    m = InfluxMirror(MirrorSettings(url=vm.url, outbox_path=tmp_path / "outbox.sqlite"))
+    m.submit(rows)
+    assert m.flush(timeout=30)
+    m.close()
+    assert vm.samples() == expected_samples(rows)
+    assert [v for name, _, _, v in vm.samples() if name == "readings_co2"] == values  # sorted by device
+
+
+class Refused:
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[OutboxEntry], str, str]] = []
+
+    def __call__(self, points: list[OutboxEntry], reason: str, detail: str) -> None:
+        self.calls.append((points, reason, detail))
+
+
+def test_records_the_server_would_drop_silently_are_dead_lettered_and_never_sent(tmp_path: Path,
+                                                                                 vm: VictoriaMetrics) -> None:
+    good = records(devices=1, per_device=4)
+    bad = [("walk-1", "kit-00", "boot-0", contract.Record(90, T0, "winsen-mhz19", {"co2": float("nan")})),
+           ("walk-1", "kit-00", "boot-0", contract.Record(91, MAX_TIME_MS + 1, "winsen-mhz19", {"co2": 1.0}))]
+    refused = Refused()
+    m = InfluxMirror(MirrorSettings(url=vm.url, outbox_path=tmp_path / "outbox.sqlite"), on_rejected=refused)
+    assert m.submit(good[:2] + bad + good[2:]) == 4
+    assert m.flush(timeout=30)
+    m.close()
+    assert vm.samples() == expected_samples(good)
+    assert [(p.seq, reason) for pts, reason, _ in refused.calls for p in pts] == [(90, "mirror_unencodable"),
+                                                                                (91, "mirror_unencodable")]
+
+
+def test_a_line_the_server_refuses_with_400_is_isolated_and_every_other_point_is_stored_once(
+        tmp_path: Path, vm_one_value_per_point) -> None:
+    """A real 400: VictoriaMetrics refuses a line far over -influx.maxLineSize (256 KiB), after storing the
+    lines before it.  The mirror cuts the batch until that line stands alone, dead-letters it, and
+    writes the rest (some twice: this server keeps one value per series and millisecond, as InfluxDB does)."""
+    vm = vm_one_value_per_point
+    rows = records(devices=1, per_device=20)
+    refused = Refused()
+    m = InfluxMirror(MirrorSettings(url=vm.url, outbox_path=tmp_path / "outbox.sqlite", batch_points=40),
+                     on_rejected=refused)
+    long_line = f"readings,campaign=walk-1,device={'x' * 2_000_000} co2=1 {T0}"  # 8 times the limit
+    m.submit(rows)
+    m.outbox.append([(long_line, "walk-1", "kit-xx", "boot-x", 999)])
+    assert m.flush(timeout=60)
+    got = m.metrics()
+    m.close()
+    assert vm.samples() == expected_samples(rows)  # every good point, once
+    assert [(p.seq, reason) for pts, reason, _ in refused.calls for p in pts] == [(999, "mirror_400")]
+    assert "too long line" in refused.calls[0][2]
+    assert got["rejected_by_status"] == {"400": 1} and got["points_mirrored"] == 20
+    assert got["rejection_splits"] >= 5  # 21 -> 11 -> 6 -> 3 -> 2 -> 1: halving, as the text body names no line

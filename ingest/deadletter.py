@@ -15,9 +15,15 @@ judged against the clock of its arrival, not today's):
 - a single record (``boot`` set) is checked alone: stored and
   ``reprocessed`` when it passes, otherwise left open with its new reason.
 
+An adapter's dead letter is decoded with the options the adapter kept in
+its source (Tasmota: ``…/SENSOR#timezone=<zone>``, the zone its local
+``Time`` was read in, see :mod:`ingest.adapters.tasmota`); the ``context``
+given to :func:`reprocess` only fills in what a dead letter does not keep
+(the zone of those stored before it was kept).
+
 Records are written first (idempotently on ``(device, boot, seq)``), the
 statuses after: a reprocessing stopped half-way is simply run again.
-Docs: docs/import.md ("Dead letters").
+Docs: docs/import.md ("Dead letters"), docs/adapters.md.
 """
 
 from __future__ import annotations
@@ -223,7 +229,10 @@ class Outcome:
 
 def redecode(row: DeadLetterRow, *, not_before: Callable[[str], int | None] = lambda c: None,
              context: Mapping[str, Any] | None = None) -> Outcome:
-    """Decode a dead letter again with the current contract and adapters (no I/O)."""
+    """Decode a dead letter again with the current contract and adapters (no I/O).
+
+    ``context`` holds adapter options (``timezone``…) for what the dead letter's source does not keep itself.
+    """
     raw = (row.raw or "").encode()
     origin = adapters.parse_dead_topic(row.topic or "")
     if origin is not None:
@@ -288,6 +297,8 @@ def reprocess(store: Store, *, reasons: Iterable[str] = (), ids: Iterable[int] =
 
     The mirror's dead letters (reasons ``mirror_…``) are left alone: their
     records are stored already, only their copy in InfluxDB was refused.
+    ``context``: adapter options for dead letters that do not keep their own
+    (``timezone`` of Tasmota dead letters stored before the zone was kept).
     """
     report = ReprocessReport()
     where, params = _filter("open", reasons, ids)

@@ -54,25 +54,43 @@ class Decoded:
     ignored: Counter[tuple[str, str]] = field(default_factory=Counter)  # (adapter, field) set aside on purpose
 
 
-def campaign_of(topic: str) -> str | None:
-    """The campaign of a valid ``qsec/v1/<campaign>/…`` topic, else None (an external format's, or a bad one)."""
+def contract_topic(topic: str) -> contract.Topic | None:
+    """``topic`` parsed by :func:`qsec.contract.parse_topic`, else None (an external format's, or a bad one).
+
+    The one place that tells a wire-contract topic from the others: only
+    ``qsec/v1/<campaign>/<device>/status`` is a bridge's status, whatever an
+    adapter's topic ends with (a SenML device named ``status`` publishes on
+    ``senml/<campaign>/status``).
+    """
     try:
-        return contract.parse_topic(topic).campaign
+        return contract.parse_topic(topic)
     except contract.ContractError:
         return None
 
 
+def campaign_of(topic: str) -> str | None:
+    """The campaign of a valid ``qsec/v1/<campaign>/…`` topic, else None (an external format's, or a bad one)."""
+    tp = contract_topic(topic)
+    return None if tp is None else tp.campaign
+
+
 def decode(messages: Sequence[tuple[str, bytes]], *, now_ms: int, not_before: dict[str, int | None],
            limits: contract.Limits, quantity_columns: Sequence[str],
-           external_campaign: str | None = None) -> Decoded:
-    """Decode ``(topic, payload)`` messages; ``not_before`` holds each campaign's start [ms] (or None)."""
+           external_campaign: str | None = None, external_timezone: str | None = None) -> Decoded:
+    """Decode ``(topic, payload)`` messages; ``not_before`` holds each campaign's start [ms] (or None).
+
+    ``external_campaign`` and ``external_timezone`` are the adapters' ``campaign`` and ``timezone`` context
+    (:mod:`ingest.adapters`); None leaves each adapter its default.
+    """
     dead: list[DeadLetter] = []
     msgs: list[fastpath.Message] = []
     external: list[Row] = []
     out = Decoded(table=None, dead=dead)
+    context = {"timezone": external_timezone} if external_timezone else {}
     for topic, payload in messages:
         if not topic.startswith(contract.TOPIC_ROOT + "/"):
-            _decode_external(topic, payload, now_ms, external_campaign or "external", not_before, external, out)
+            _decode_external(topic, payload, now_ms, external_campaign or "external", not_before, external, out,
+                             context)
             continue
         try:
             tp = contract.parse_topic(topic)
@@ -95,11 +113,11 @@ def decode(messages: Sequence[tuple[str, bytes]], *, now_ms: int, not_before: di
 
 
 def _decode_external(topic: str, payload: bytes, now_ms: int, campaign: str, not_before: dict[str, int | None],
-                     rows: list[Row], out: Decoded) -> None:
+                     rows: list[Row], out: Decoded, context: dict[str, str]) -> None:
     """A message of an external format (SenML, Tasmota, Smart Citizen), through its adapter."""
     adapter = adapters.adapter_for_topic(topic)
     result = adapters.decode_mqtt(topic, payload, received_ms=now_ms, campaign=campaign,
-                                  not_before_ms=not_before.get(campaign))
+                                  not_before_ms=not_before.get(campaign), **context)
     if result is None or adapter is None:
         out.dead.append(DeadLetter(topic, contract.BadTopic.reason, "no adapter reads this topic",
                                    payload.decode("utf-8", "replace")))

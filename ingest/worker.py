@@ -20,6 +20,10 @@ Delivery rules (see DESIGN.md "Delivery semantics" and docs/ingest.md):
   dead-lettered with its raw payload.  Nothing is dropped silently.
 - The device identity is the topic's (and, with access control, the
   connection's user name enforced by the broker ACL), never the payload's.
+- A bridge's retained status is a topic the contract's parser reads as
+  ``qsec/v1/<campaign>/<device>/status`` (:func:`ingest.decode.contract_topic`);
+  every other message, an adapter's topic ending in ``/status`` included,
+  is data for its decoder.
 
 paho-mqtt 2.x API: https://eclipse.dev/paho/files/paho.mqtt.python/html/client.html
 """
@@ -48,6 +52,7 @@ from paho.mqtt.properties import Properties
 import pyarrow as pa
 
 from ingest import adapters, decode, keys
+from ingest.adapters._common import zone
 from ingest.store import Store
 from qsec import contract
 
@@ -111,7 +116,17 @@ class IngestSettings:
     # Campaign of the records that external formats bring over MQTT (SenML, Tasmota, Smart Citizen: see
     # ingest/adapters); None: ingest does not subscribe to their topics.
     external_campaign: str | None = None
+    # IANA zone of the external devices' clocks that send local time without an offset (Tasmota's Time);
+    # None: the adapter's default (Europe/Paris).  Tasmota's dead letters keep it (docs/adapters.md).
+    external_timezone: str | None = None
     limits: contract.Limits = field(default_factory=lambda: contract.LIMITS)
+
+    def __post_init__(self) -> None:
+        if self.external_timezone is not None:
+            try:
+                zone(self.external_timezone)
+            except ValueError as exc:
+                raise ValueError(f"ingest option external_timezone: {exc}") from None
 
 
 @dataclass
@@ -214,8 +229,9 @@ class IngestWorker:
         if msg.topic == SYS_DROPPED:
             self.broker_dropped = int(msg.payload or 0)
             return
-        if msg.topic.endswith("/status"):
-            self._on_status(msg)
+        tp = decode.contract_topic(msg.topic)
+        if tp is not None and tp.kind == "status":  # a bridge's; an adapter's topic ending in /status is data
+            self._on_status(tp.device, msg.payload)
             client.ack(msg.mid, msg.qos)
             return
         with self._cond:
@@ -224,15 +240,15 @@ class IngestWorker:
             if len(self._inbox) >= self._group_messages:
                 self._cond.notify()
 
-    def _on_status(self, msg: mqtt.MQTTMessage) -> None:
+    def _on_status(self, device: str, payload: bytes) -> None:
         try:
-            device = contract.parse_topic(msg.topic).device
-            doc = json.loads(msg.payload)
-        except (contract.ContractError, ValueError):
+            doc = json.loads(payload)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
             self.metrics["status_unreadable"] += 1
             return
-        if isinstance(doc, dict):
-            self.bridges[device] = doc
+        self.bridges[device] = doc
 
     # ------------------------------------------------------------ life cycle
     def start(self, wait: float = 10.0) -> "IngestWorker":
@@ -394,7 +410,8 @@ class IngestWorker:
         if s.external_campaign:
             campaigns.add(s.external_campaign)
         kwargs = dict(now_ms=now_ms, not_before={c: self._not_before(c) for c in campaigns}, limits=s.limits,
-                      quantity_columns=self.store.quantity_columns, external_campaign=s.external_campaign)
+                      quantity_columns=self.store.quantity_columns, external_campaign=s.external_campaign,
+                      external_timezone=s.external_timezone)
         if pool is None:
             return _Prepared(work, now_ms, decode.decode(messages, **kwargs))
         return _Prepared(work, now_ms, pool.submit(decode.decode, messages, **kwargs), pool)

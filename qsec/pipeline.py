@@ -50,7 +50,8 @@ class Pipeline:
 
 def build(data_dir: Path, *, host: str, port: int, client_id: str, share_group: str | None = "qsec-ingest",
           mirror: MirrorOptions | None = None, username: str | None = None, password: str | None = None,
-          external_campaign: str | None = None, decode_processes: int = 0) -> Pipeline:
+          external_campaign: str | None = None, external_timezone: str | None = None,
+          decode_processes: int = 0) -> Pipeline:
     """Open the store in ``data_dir`` and make (not start) the worker and the mirror."""
     from ingest.store import Store
     from ingest.worker import IngestSettings, IngestWorker
@@ -59,6 +60,7 @@ def build(data_dir: Path, *, host: str, port: int, client_id: str, share_group: 
     worker = IngestWorker(store, IngestSettings(host=host, port=port, client_id=client_id, share_group=share_group,
                                                 username=username, password=password,
                                                 external_campaign=external_campaign,
+                                                external_timezone=external_timezone,
                                                 decode_processes=decode_processes))
     influx = None
     if mirror is not None and mirror.url:

@@ -49,6 +49,7 @@ class UpOptions:
     open_browser: bool = False
     influx: dict | None = None  # --influx-url/--influx-token/--influx-org/--influx-bucket
     external_campaign: str | None = None
+    external_timezone: str | None = None
 
 
 def _say(msg: str) -> None:
@@ -165,7 +166,7 @@ def run_up(o: UpOptions) -> int:
         # 2. store + ingest first, so that nothing waits on it
         mirror = MirrorOptions(**{k.removeprefix("influx_"): v for k, v in (o.influx or {}).items()})
         pipeline = build(data, host=host, port=port, client_id=f"qsec-ingest-{o.campaign}", mirror=mirror,
-                         external_campaign=o.external_campaign)
+                         external_campaign=o.external_campaign, external_timezone=o.external_timezone)
         pipeline.store.ensure_campaign(o.campaign, "Démo — Versailles (kits simulés)")
         pipeline.start()
         worker = pipeline.worker

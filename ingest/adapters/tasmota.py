@@ -53,6 +53,14 @@ Example (topic ``tele/tasmota_A1B2C3/SENSOR``)::
 the first occurrence is taken.  ``Epoch`` (``Time 2``) is UTC and wins when
 present; a numeric ``Time`` (``Time 3``) is seconds since 1970, UTC.
 
+The zone is part of what a refusal keeps: the dead letter's source is the
+topic plus ``#timezone=<zone>``, as in the topic
+``tasmota:lyon-2026:tele/kit-3/SENSOR#timezone=America/Montreal``, and a
+source carrying a zone is decoded in that zone whatever the context says, so
+``qsec deadletter reprocess`` reads the time as ingest did.  An MQTT topic
+name cannot hold ``#`` (MQTT 5.0 section 4.7, [MQTT-4.7.0-1]: wildcards only
+in topic filters), so the mark is unambiguous.
+
 Each known sensor object becomes one record: boot ``tasmota-<model>``, seq
 the time [ms].  A sensor not in :data:`MODELS`, or a key not in the tables,
 refuses that sensor's record (``unknown_quantity``) and the others are kept.
@@ -83,6 +91,7 @@ from qsec import contract
 NAME = "tasmota"
 TOPICS = ("tele/+/SENSOR",)
 DEFAULT_TIMEZONE = "Europe/Paris"
+ZONE_MARK = "#timezone="  # source of a dead letter: <MQTT topic>#timezone=<IANA zone the Time was read in>
 
 # Tasmota sensor name -> (model, sensor name of the records)
 MODELS: dict[str, tuple[str, str]] = {
@@ -225,24 +234,32 @@ def _sensor(out: Collector, device: str, t_ms: int, key: str, obj: dict[str, Any
         out.record(device, model, t_ms, sensor, values)
 
 
+def source_zone(source: str, context: dict[str, Any]) -> tuple[str, str]:
+    """``(MQTT topic, zone name)`` of a message: the zone a dead letter's source keeps, else the context's."""
+    topic, mark, kept = source.partition(ZONE_MARK)
+    return topic, (kept if mark and kept else str(context.get("timezone") or DEFAULT_TIMEZONE))
+
+
 def decode(payload: bytes, *, source: str, received_ms: int, **context: Any) -> AdapterResult:
     """Decode one ``tele/<topic>/SENSOR`` message.
 
-    Context: ``campaign``; ``timezone`` (IANA name, default Europe/Paris);
+    Context: ``campaign``; ``timezone`` (IANA name, default Europe/Paris; a
+    ``source`` ending in ``#timezone=<zone>``, a dead letter's, wins);
     ``device`` (overrides the topic's); ``not_before_ms``.
     """
-    out = Collector(NAME, source, received_ms, context, text_of(payload))
-    parts = source.split("/")
+    topic, tz_name = source_zone(source, context)
+    out = Collector(NAME, f"{topic}{ZONE_MARK}{tz_name}", received_ms, context, text_of(payload))
+    parts = topic.split("/")
     device: str | None = None
     try:
         name = context.get("device") or (parts[1] if len(parts) == 3 else None)
         if not name:
-            raise contract.BadTopic(f"topic {source!r} is not tele/<topic>/SENSOR")
+            raise contract.BadTopic(f"topic {topic!r} is not tele/<topic>/SENSOR")
         device = normalise_device(str(name))
         doc = load_json(payload, out.limits)
         if not isinstance(doc, dict):
             raise contract.BadSchema("a Tasmota SENSOR payload is a JSON object")
-        t_ms = _time_ms(doc, str(context.get("timezone") or DEFAULT_TIMEZONE))
+        t_ms = _time_ms(doc, tz_name)
         fahrenheit, to_hpa = _units(doc)
     except contract.ContractError as exc:
         out.refuse_error(exc, device=device)

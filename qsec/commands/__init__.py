@@ -22,3 +22,16 @@ def hostport(value: str, param_hint: str = "--broker") -> tuple[str, int]:
         return parse_hostport(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=param_hint) from None
+
+
+def time_zone(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Option callback: a known IANA time zone name, or a usage error that says what to give."""
+    if value is None:
+        return None
+    from ingest.adapters._common import zone  # server side only: imported when the option is given
+
+    try:
+        zone(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value

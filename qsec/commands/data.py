@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from qsec.commands import CONTEXT, hostport
+from qsec.commands import CONTEXT, hostport, time_zone
 from qsec.config import default_data_dir
 
 _FORMATS = ("auto", "spool", "sensor-community", "smartcitizen", "qsec-csv")
@@ -180,7 +180,9 @@ def dl_explain(dead_letter_id: int, data_dir: Path | None) -> None:
 @_DATA_DIR
 @click.option("--reason", "reasons", multiple=True, help="Only dead letters of this reason (repeatable).")
 @click.option("--id", "ids", multiple=True, type=int, help="Only this dead letter (repeatable).")
-@click.option("--timezone", default=None, help="Time zone of Tasmota devices' clocks [default: Europe/Paris].")
+@click.option("--timezone", default=None, callback=time_zone,
+              help="Time zone of Tasmota devices' clocks, for dead letters that do not carry the one ingest used "
+                   "(stored by older versions) [default: Europe/Paris].")
 def dl_reprocess(data_dir: Path | None, reasons: tuple[str, ...], ids: tuple[int, ...], timezone: str | None) -> None:
     """Check the open dead letters again with the current qsec, and store those that now pass.
 

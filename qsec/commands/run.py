@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from qsec.commands import CONTEXT, hostport
+from qsec.commands import CONTEXT, hostport, time_zone
 from qsec.config import default_data_dir
 
 
@@ -23,6 +23,9 @@ def mirror_options(f):  # noqa: ANN001, ANN201
         click.option("--external-campaign", default=None, metavar="CAMPAIGN",
                      help="Also take external formats (SenML, Tasmota, Smart Citizen over MQTT; airrohr pushes to "
                           "/api/push/airrohr) into this campaign. See docs/adapters.md."),
+        click.option("--external-timezone", default=None, metavar="ZONE", callback=time_zone,
+                     help="Time zone of external formats that send local times without a zone (Tasmota's Time), "
+                          "as an IANA name such as America/Montreal [default: Europe/Paris]."),
     ]):
         f = opt(f)
     return f
@@ -63,7 +66,6 @@ def up(**opts: object) -> None:
 
     o = dict(opts)
     o["influx"] = {k: o.pop(k) for k in ("influx_url", "influx_token", "influx_org", "influx_bucket")}
-    o["external_campaign"] = o.pop("external_campaign")
     o["data_dir"] = o["data_dir"] or default_data_dir()
     o["broker"] = hostport(o["broker"]) if o["broker"] else None
     sys.exit(run_up(UpOptions(**o)))  # type: ignore[arg-type]
@@ -93,6 +95,7 @@ def _pipeline(data_dir: Path, broker: str, client_id: str, share_group: str, inf
     pw_file = influx.get("mqtt_password_file")
     return build(data_dir, host=host, port=port, client_id=client_id, share_group=share_group, mirror=mirror,
                  external_campaign=influx.get("external_campaign"), username=influx.get("mqtt_username"),
+                 external_timezone=influx.get("external_timezone"),
                  password=pw_file.read_text().strip() if pw_file else None,
                  decode_processes=_decode_processes(influx.get("decode_processes")))
 

@@ -124,6 +124,27 @@ def test_local_time_is_read_in_europe_paris_by_default_or_in_the_configured_zone
     assert {r.t for *_, r in elsewhere.rows} == {_ms("2026-03-01T14:03:02-05:00")}
 
 
+def test_a_refusal_keeps_the_zone_its_time_was_read_in_and_is_decoded_again_in_it() -> None:
+    doc = {"Time": "2026-03-01T14:03:02", "SDS0X1": {"PM2.5": 7.3, "PM10": 12.1}, "ANALOG": {"A0": 512}}
+    first = _decode(doc, timezone="America/Montreal")
+    (dead,) = first.refused
+    assert dead.topic == f"tasmota:lyon-2026:{TOPIC}#timezone=America/Montreal" and dead.reason == "unknown_quantity"
+    source = dead.topic.split(":", 2)[2]
+    # decoded again from its source, with another zone (or none) in the context: the kept zone is the one used
+    for context in ({}, {"timezone": "Asia/Tokyo"}):
+        again = _decode(doc, source, **context)
+        assert {r.t for *_, r in again.rows} == {_ms("2026-03-01T14:03:02-05:00")}
+        assert {d.seq for d in again.refused} == {dead.seq} == {_ms("2026-03-01T14:03:02-05:00")}
+        assert {d.topic for d in again.refused} == {dead.topic}
+        assert {d for _, d, _, _ in again.rows} == {"tasmota_a1b2c3"}
+
+
+def test_a_source_without_a_kept_zone_is_read_in_the_context_zone() -> None:
+    """Dead letters stored before the zone was kept: ``qsec deadletter reprocess --timezone`` names it."""
+    result = _decode({"Time": "2026-03-01T14:03:02", "SDS0X1": {"PM2.5": 7.3}}, TOPIC, timezone="America/Montreal")
+    assert {r.t for *_, r in result.rows} == {_ms("2026-03-01T14:03:02-05:00")}
+
+
 @pytest.mark.parametrize(("doc", "expected"), [
     ({"Time": "2026-03-01T14:03:02+03:00"}, "2026-03-01T14:03:02+03:00"),  # SetOption52: the offset is used
     ({"Time": "2026-03-01T14:03:02.123"}, "2026-03-01T14:03:02.123+01:00"),  # Time 4: milliseconds
@@ -179,7 +200,8 @@ def test_each_bad_sample_is_dead_lettered_with_its_reason(tmp_path: Path, name: 
     result = _decode(s.payload, s.topic or TOPIC)
     assert result.refused and {d.reason for d in result.refused} == {s.expect}
     dead = stored_dead_letters(tmp_path, result)
-    assert {(t, dev, reason) for t, dev, reason, _ in dead} == {(f"tasmota:lyon-2026:{s.topic}", "aq-shed", s.expect)}
+    assert {(t, dev, reason) for t, dev, reason, _ in dead} == {
+        (f"tasmota:lyon-2026:{s.topic}#timezone=Europe/Paris", "aq-shed", s.expect)}  # the zone the Time was read in
     assert {raw for *_, raw in dead} == {s.payload.decode()}  # kept whole, to be decoded again after a fix
 
 

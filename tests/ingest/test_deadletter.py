@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -191,5 +192,43 @@ def test_a_record_ingest_refused_over_mqtt_is_reprocessed_after_the_fix(tmp_path
                                [(START - 600_000) / 1000, campaign])
         report = dl.reprocess(store)
         assert (report.reprocessed, report.stored) == (1, 1) and _count(store) == 2
+    finally:
+        store.close()
+
+
+@pytest.mark.broker
+def test_a_tasmota_record_refused_over_mqtt_is_stored_at_its_zones_utc_time_after_the_fix(tmp_path: Path, own_broker,
+                                                                                        unique: str) -> None:
+    """Ingest reads Tasmota's zone-less Time in its configured zone; the dead letter keeps that zone for reprocess."""
+    campaign, device = f"ext{unique}", f"balcony-{unique}"
+    local = "2026-01-15T08:00:00"  # the device's clock, in Montreal (EST, -05:00): 13:00 UTC; read in Paris: 07:00
+    utc = int(datetime.fromisoformat("2026-01-15T13:00:00+00:00").timestamp() * 1000)
+    store = Store(tmp_path / "qsec.duckdb")
+    store.ensure_campaign(campaign, starts_ms=utc + 3_600_000)  # the campaign's start set an hour too late
+    worker = IngestWorker(store, IngestSettings(port=own_broker.port, client_id=f"tz-{unique}", batch_ms=50,
+                                                external_campaign=campaign,
+                                                external_timezone="America/Montreal")).start()
+    try:
+        payload = json.dumps({"Time": local, "SDS0X1": {"PM2.5": 7.3, "PM10": 12.1}, "TempUnit": "C"}).encode()
+        publish.single(f"tele/{device}/SENSOR", payload, qos=1, hostname="127.0.0.1", port=own_broker.port,
+                       protocol=mqtt.MQTTv5)
+        wait_until(lambda: worker.metrics["deadletter"] == 1, timeout=30, what="ingest to dead-letter the record")
+    finally:
+        worker.stop()
+    try:
+        (row,) = dl.list_dead_letters(store)
+        assert (row.reason, row.device, row.boot, row.seq) == ("before_campaign", device, "tasmota-sds011", utc)
+        assert row.topic == f"tasmota:{campaign}:tele/{device}/SENSOR#timezone=America/Montreal"
+        # the start corrected to 10:00 UTC: 13:00 passes; 07:00, the time read in Paris, would still be refused
+        store.cursor().execute("UPDATE campaigns SET starts = to_timestamp(?)::TIMESTAMP WHERE campaign = ?",
+                               [(utc - 3 * 3_600_000) / 1000, campaign])
+    finally:
+        store.close()
+    done = CliRunner().invoke(main, ["deadletter", "reprocess", "--data-dir", str(tmp_path)])
+    assert "1 examined: 1 reprocessed (1 records stored, 0 already stored), 0 still open" in done.output, done.output
+    store = Store(tmp_path / "qsec.duckdb")
+    try:
+        stored = store.cursor().execute("SELECT device, boot, seq, epoch_ms(time), pm2_5, pm10 FROM readings")
+        assert stored.fetchall() == [(device, "tasmota-sds011", utc, utc, 7.3, 12.1)]
     finally:
         store.close()

@@ -160,6 +160,40 @@ def test_a_tasmota_message_over_mqtt_is_stored_through_its_adapter(tmp_path: Pat
         store.close()
 
 
+def test_only_the_contracts_status_topic_is_a_bridge_status_and_a_senml_device_named_status_is_stored(
+        tmp_path: Path, own_broker, unique: str) -> None:
+    """``senml/<campaign>/status`` ends in /status too: it is a SenML pack for its adapter, not a bridge's status."""
+    campaign = f"c{unique}"
+    store = Store(tmp_path / "qsec.duckdb")
+    worker = IngestWorker(store, IngestSettings(port=own_broker.port, client_id=f"st-{unique}", batch_ms=50,
+                                                external_campaign=f"ext{unique}")).start()
+    try:
+        pub = _client("127.0.0.1", own_broker.port)
+        status = {"v": 1, "state": "online", "boot": "b1", "spool": {"pending": 0, "dropped_full": 0}}
+        pub.publish(contract.topic(campaign, "kit-01", "status"), json.dumps(status), qos=1,
+                    retain=True).wait_for_publish(5)
+        t = int(time.time()) - 60
+        pack = [{"n": "pm2_5", "u": "ug/m3", "v": 6.5, "t": t}, {"n": "co2", "u": "ppm", "v": 415, "t": t}]
+        pub.publish(f"senml/{campaign}/status", json.dumps(pack), qos=1).wait_for_publish(5)
+        cur = store.cursor()
+        wait_until(lambda: cur.execute("SELECT count(*) FROM readings").fetchone()[0] == 1,
+                   what="the SenML record of the device named status")
+        assert cur.execute("SELECT campaign, device, boot, epoch_ms(time), pm2_5, co2 FROM readings").fetchall() == [
+            (campaign, "status", "senml", t * 1000, 6.5, 415.0)]
+        wait_until(lambda: worker.bridges.get("kit-01") == status, what="the bridge's retained status")
+        assert set(worker.bridges) == {"kit-01"}
+        assert (worker.metrics["status_unreadable"], worker.metrics["deadletter"]) == (0, 0)
+        pub.loop_stop()
+    finally:
+        worker.stop()
+        store.close()
+
+
+def test_an_unknown_external_time_zone_is_refused_at_start_naming_the_option() -> None:
+    with pytest.raises(ValueError, match="external_timezone: unknown time zone 'Europe/Lyon'.*IANA name"):
+        IngestSettings(external_timezone="Europe/Lyon")
+
+
 def test_a_commit_mixing_clean_and_odd_messages_stores_both(worker: IngestWorker, broker, unique: str) -> None:
     """Clean messages take the bulk path and odd ones the exact path; one commit holds both."""
     campaign, device = f"c{unique}", "kit-04"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -59,6 +60,14 @@ def test_an_unknown_protocol_is_a_usage_error_that_lists_the_known_ones() -> Non
 def test_a_malformed_broker_address_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["ingest", "--broker", "127.0.0.1:notaport"])
     assert result.exit_code == 2 and "HOST:PORT" in result.output or "port must be a number" in result.output
+
+
+@pytest.mark.parametrize("command", ["ingest", "serve", "up"])
+def test_an_unknown_time_zone_for_external_formats_is_a_usage_error_naming_the_option(command: str,
+                                                                                    tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, [command, "--external-timezone", "Mars/Olympus", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--external-timezone" in result.output and "unknown time zone 'Mars/Olympus'" in result.output
 
 
 def test_the_bridge_imports_only_the_standard_library_pyserial_and_paho() -> None:

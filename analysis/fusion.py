@@ -61,16 +61,13 @@ import numpy as np
 import pandas as pd
 
 from analysis.daily import as_utc
+from analysis.qc import PLANTOWER_MODELS
 
 _PLANTOWER_S = 4.3  # [s] 10 s / ln 10: total response time ≤ 10 s taken as T90
 _MHZ19_S = 52.1  # [s] 120 s / ln 10: T90 < 120 s
 SENSOR_LAG_S: Mapping[str, float] = MappingProxyType(
     {
-        **dict.fromkeys(
-            ["plantower-pms5003", "plantower-pms5003t", "plantower-pms5003st", "plantower-pms7003",
-             "plantower-pmsa003"],
-            _PLANTOWER_S,
-        ),
+        **dict.fromkeys(PLANTOWER_MODELS, _PLANTOWER_S),
         "winsen-mhz19": _MHZ19_S,
         "winsen-mhz19b": _MHZ19_S,
         "sensirion-scd30": 20.0,

@@ -70,10 +70,11 @@ SUSPECT = (contract.FLAG_CLOCK_JUMP | contract.FLAG_WARMING_UP | QC_RANGE | QC_S
 ALL_CHECKS = ("range", "spike", "stuck", "humidity", "warmup", "clock", "gps")
 
 _PM_MASS = ("pm1", "pm2_5", "pm4", "pm10", "pm1_cf1", "pm2_5_cf1", "pm10_cf1")
-_PLANTOWER = ("plantower-pms5003", "plantower-pms5003t", "plantower-pms5003st", "plantower-pms7003",
-              "plantower-pmsa003")
+PLANTOWER_MODELS = ("plantower-pms5003", "plantower-pms5003t", "plantower-pms5003st", "plantower-pms5003s",
+                    "plantower-pms7003", "plantower-pmsa003", "plantower-pms3003")
+"""The Plantower sensor ids: one effective range (0-500 µg/m³) and one response time in their manuals."""
 SENSOR_RANGES: dict[str, dict[str, tuple[float, float]]] = {
-    **{model: {name: (0.0, 500.0) for name in _PM_MASS} for model in _PLANTOWER},
+    **{model: {name: (0.0, 500.0) for name in _PM_MASS} for model in PLANTOWER_MODELS},
     "winsen-mhz19": {"co2": (0.0, 5000.0)},
 }
 """Documented measuring range per sensor model and quantity [the quantity's unit]; others: the quantity table's."""

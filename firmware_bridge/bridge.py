@@ -17,7 +17,9 @@ authorized" from an ACL) is counted per code.  What is not settled
 ``(device, boot, seq)`` absorbs the repeats at ingest.  A retained ``…/status``
 message says online/offline (last will) and carries the spool's counters
 (records dropped because the spool was full among them), the publish
-counters and the time source.
+counters, the time source, and per sensor the reader's counters with the
+reasons frames were set aside (frame errors, acknowledgements, warm-up: by
+reason class, and the last reason of each kind).
 
 Only the standard library, pyserial and paho-mqtt: this runs on a Raspberry Pi.
 paho-mqtt 2.x client API: https://eclipse.dev/paho/files/paho.mqtt.python/html/client.html;
@@ -122,9 +124,10 @@ class Bridge:
         if self.replay:
             flags |= contract.FLAG_REPLAYED
         with self._lock:
+            device_time = None
             if obs.time is not None and not self.replay:
-                self.time.gps_fix(obs.time)
-            t_ms, time_flags = self.time.stamp(None if self.replay else obs.time)
+                device_time = self.time.gps_fix(obs.time)  # corrected if the receiver has the rollover bug
+            t_ms, time_flags = self.time.stamp(device_time)
             rec = contract.Record(seq=self._seq, t=t_ms, sensor=obs.sensor, values=dict(obs.values),
                                   flags=flags | time_flags)
             self.spool.append(self.boot, rec)
@@ -222,10 +225,15 @@ class Bridge:
                           "oldest_pending_t": st.oldest_pending_t},
                 "counters": dict(self.counters), "publish_refused_codes": dict(self.publish_refused_codes),
                 "window": window, "time": time_status,
-                "sensors": {r.protocol: {"observations": r.stats.observations, "frame_errors": r.stats.frame_errors,
-                                         "waits": r.stats.waits, "reopens": r.stats.reopens,
-                                         "silences": r.stats.silences, "unanswered": r.stats.unanswered,
-                                         "open": r.opened.is_set(), "error": r.last_error} for r in self.readers}}
+                "sensors": {r.protocol: self._reader_status(r) for r in self.readers}}
+
+    @staticmethod
+    def _reader_status(r: SerialReader) -> dict[str, Any]:
+        """One reader's counters, and why it set frames aside (by reason class; the last reason of each kind)."""
+        return {"observations": r.stats.observations, "frame_errors": r.stats.frame_errors, "waits": r.stats.waits,
+                "ignored": r.stats.ignored, "reopens": r.stats.reopens, "silences": r.stats.silences,
+                "unanswered": r.stats.unanswered, "reboots": r.stats.reboots, "open": r.opened.is_set(),
+                "error": r.last_error, "set_aside": r.set_aside.counts(), "last_reason": r.set_aside.last()}
 
     def publish_status(self, state: str = "online") -> None:
         self.client.publish(self._topic("status"), json.dumps(self.status_doc(state)), qos=1, retain=True)

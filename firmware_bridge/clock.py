@@ -31,6 +31,18 @@ Rules
   clock synchronized").  Where ``adjtimex`` cannot be called (not Linux), the
   clock is trusted.  ``assume_synced=True`` trusts it always (a kit with a
   battery-backed RTC).
+- **GPS week-number rollover.**  GPS counts weeks in a 10-bit field that
+  wraps every 1024 weeks (19.6 years: 1999-08-22, 2019-04-07, 2038-11-21);
+  a receiver whose firmware resolves it wrongly reports dates exactly 1024
+  weeks in the past, with a good fix.  A GPS date more than
+  :data:`ROLLOVER_SUSPECT` (19 years) before the reference — the later of
+  the system clock and :data:`BUILD_DATE`, a date no correct GPS time of
+  this version can precede — is moved forward by 1024 weeks (as many times
+  as needed), counted (``gps_week_rollovers`` in the status) and logged
+  (once, then at most once an hour).  As in gpsd, which uses the daemon's
+  start time the same way, the correction needs a reference within about
+  0.6 years of the truth: a receiver 19.6 years behind a system clock that
+  is itself years behind and a version years old is not caught.
 
 Notes
 -----
@@ -45,6 +57,14 @@ Notes
 
 Sources
 -------
+- GPS week rollover: gpsd(8), "There are exactly two circumstances under which
+  gpsd relies on the host-system clock" (the week number rolls over after 2^10
+  or 2^13 weeks, about 19.6 or 157 years; gpsd uses its start time to detect
+  and compensate the rollover), https://gpsd.gitlab.io/gpsd/gpsd.html, and
+  gpsd's hacking guide, "Time" (the 10-bit week counter rollover every
+  1024 weeks, roughly 19.6 years), https://gpsd.gitlab.io/gpsd/hacking.html;
+  NTPsec adjusts Trimble receivers' week numbers from its build date the same
+  way (ntpcal_get_build_date, gitlab.com/NTPsec/ntpsec merge request 461)
 - adjtimex(2), Linux man-pages 6.x, https://man7.org/linux/man-pages/man2/adjtimex.2.html
   (return value ``TIME_ERROR`` = 5; ``modes = 0`` reads without changing anything)
 - NMEA 0183 Interface Standard v4.11, RMC sentence (UTC time and date of the fix)
@@ -61,7 +81,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import InitVar, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from qsec.contract import FLAG_CLOCK_JUMP, FLAG_TIME_FROM_GPS, FLAG_TIME_UNSYNCED
 
@@ -69,6 +89,10 @@ log = logging.getLogger("qsec.bridge.clock")
 
 TIME_ERROR = 5  # adjtimex(2): "the clock is not synchronized"
 _TIMEX_BUFFER = 512  # bytes; larger than struct timex on every Linux ABI (208 on 64-bit)
+GPS_WEEK_ROLLOVER = timedelta(weeks=1024)  # the 10-bit GPS week number wraps after 1024 weeks (19.6 years)
+ROLLOVER_SUSPECT = timedelta(days=round(19 * 365.2425))  # a GPS date this far behind the reference has wrapped
+BUILD_DATE = datetime(2026, 11, 1, tzinfo=timezone.utc)  # when this version was written: no correct GPS date is earlier
+ROLLOVER_LOG_EVERY_S = 3600.0  # [s] between two log lines about a receiver with the rollover bug
 
 
 @dataclass(frozen=True)
@@ -104,6 +128,26 @@ def gps_offset_sample(gps_time: datetime, mono: float) -> float:
     if gps_time.tzinfo is None:
         raise ValueError("gps_time must be timezone-aware (UTC); the NMEA decoder returns aware datetimes")
     return gps_time.timestamp() - mono
+
+
+def unroll_gps_week(gps_time: datetime, reference: datetime) -> tuple[datetime, int]:
+    """Undo GPS week-number rollovers: ``gps_time`` plus 1024 weeks until it is within 19 years of ``reference``.
+
+    Parameters
+    ----------
+    gps_time : time stated by the receiver (timezone-aware, UTC)
+    reference : a time no correct GPS time is 19 years before (the later of the system clock and
+        :data:`BUILD_DATE`)
+
+    Returns
+    -------
+    (time, rollovers) : the corrected time and how many 1024-week periods were added (0: left as it was)
+    """
+    n = 0
+    while reference - gps_time > ROLLOVER_SUSPECT:
+        gps_time += GPS_WEEK_ROLLOVER
+        n += 1
+    return gps_time, n
 
 
 def to_ms(seconds: float) -> int:
@@ -143,6 +187,8 @@ class TimeKeeper:
     gps_stale_s : a GPS offset older than this is no longer used [s]
     probe_every_s : how often ``sync_probe`` is asked again [s]
     assume_synced : trust the system clock without asking (a kit with an RTC)
+    build_date : no correct GPS time precedes it (the reference for the week-number rollover, with the
+        system clock)
 
     Not thread-safe: the bridge calls it under its own lock.
     """
@@ -156,9 +202,12 @@ class TimeKeeper:
     gps_stale_s: float = 3600.0
     probe_every_s: float = 10.0
     assume_synced: bool = False
+    build_date: datetime = BUILD_DATE
     jumps: int = field(default=0, init=False)
     last_jump_s: float | None = field(default=None, init=False)
     gps_samples: int = field(default=0, init=False)
+    gps_week_rollovers: int = field(default=0, init=False)  # GPS times moved forward by 1024 weeks
+    _rollover_logged: float | None = field(default=None, init=False)
     _offsets: deque[float] = field(init=False)
     _median: float | None = field(default=None, init=False)
     _last_gps_mono: float | None = field(default=None, init=False)
@@ -174,13 +223,34 @@ class TimeKeeper:
         self._offsets = deque(maxlen=gps_window)
 
     # ------------------------------------------------------------ inputs
-    def gps_fix(self, gps_time: datetime, mono: float | None = None) -> None:
-        """Take one GPS time (an RMC with a fix) read at ``mono`` (default: now)."""
+    def gps_fix(self, gps_time: datetime, mono: float | None = None) -> datetime:
+        """Take one GPS time (an RMC with a fix) read at ``mono`` (default: now); return it, unrolled.
+
+        A time 1024 weeks in the past (a receiver with the week-number rollover bug) is corrected
+        first (:func:`unroll_gps_week`), counted and logged: stamp the record with what this returns.
+        """
         at = self.mono() if mono is None else mono
+        gps_time = self._unrolled(gps_time, at)
         self._offsets.append(gps_offset_sample(gps_time, at))
         self._median = statistics.median(self._offsets)
         self._last_gps_mono = at
         self.gps_samples += 1
+        return gps_time
+
+    def _unrolled(self, gps_time: datetime, mono: float) -> datetime:
+        if gps_time.tzinfo is None:
+            raise ValueError("gps_time must be timezone-aware (UTC); the NMEA decoder returns aware datetimes")
+        reference = max(datetime.fromtimestamp(self.wall(), timezone.utc), self.build_date)
+        fixed, n = unroll_gps_week(gps_time, reference)
+        if n:
+            self.gps_week_rollovers += 1
+            if self._rollover_logged is None or mono - self._rollover_logged >= ROLLOVER_LOG_EVERY_S:
+                self._rollover_logged = mono
+                log.warning("the GPS receiver reports %s, %d x 1024 weeks before %s: its firmware has the GPS "
+                            "week-number rollover bug; using %s (%d such times corrected so far; update the "
+                            "receiver's firmware)", gps_time.isoformat(), n, reference.date().isoformat(),
+                            fixed.isoformat(), self.gps_week_rollovers)
+        return fixed
 
     def gps_offset(self, mono: float) -> float | None:
         """The GPS-minus-monotonic offset in use at ``mono`` [s], or None (no fix, stale, not wanted)."""
@@ -234,4 +304,5 @@ class TimeKeeper:
         return {"source": "gps" if offset is not None else "system",
                 "gps_minus_system_s": None if offset is None else round(mono + offset - self.wall(), 3),
                 "system_synced": self.system_synced(mono), "clock_jumps": self.jumps,
-                "last_jump_s": self.last_jump_s, "gps_samples": self.gps_samples}
+                "last_jump_s": self.last_jump_s, "gps_samples": self.gps_samples,
+                "gps_week_rollovers": self.gps_week_rollovers}

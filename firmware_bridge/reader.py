@@ -17,8 +17,27 @@ Modbus RTU needs) and ``WARMUP_S`` (observations in the first seconds after the
 port opens are marked ``warming_up``, which the bridge flags on the record).
 
 A protocol may list ``INIT_COMMANDS`` (bytes written once after each open:
-start measurement, switch mode, self-calibration off).  A frame its decoder
-calls ``Unsupported`` (an acknowledgement) is counted as ignored.
+wake up, start measurement, switch mode, self-calibration off).
+
+A protocol may list ``REBOOT_COMMANDS``: when its decoder reports warm-up
+(``WarmingUp``) after good readings, the sensor restarted while the port stayed
+open (its power was cut, not the USB adapter's), and these commands are
+written again once its first good reading after the restart has arrived — as
+arendst/Tasmota ``tasmota/tasmota_xsns_sensor/xsns_15_mhz19.ino`` does for an
+MH-Z19, which switches its self-calibration back on when it boots.  Counted in
+``ReaderStats.reboots``.
+
+A protocol may declare ``WAKE_BYTES`` and ``WAKE_GAP_S``: bytes written before
+every command (start-up and read commands alike), then a pause of
+``WAKE_GAP_S`` after they have left the port (``flush()``), as esphome writes
+a 0x00 byte 5 ms before each request to a Senseair S8
+(``esphome/components/senseair/senseair.cpp``, ``senseair_write_command_``).
+
+Frames the decoder sets aside are counted by kind (``frame_errors``,
+``ignored`` for ``Unsupported`` such as acknowledgements, ``waits`` for
+``WarmingUp`` and ``NoFix``) and by reason class, with the last reason of each
+kind kept and logged at most once per class every few minutes
+(:class:`firmware_bridge.setaside.SetAside`, :attr:`SerialReader.set_aside`).
 
 Where the bytes come from is the *opener*'s business: a callable
 ``opener(port, settings) -> SerialLike``.  :func:`serial_opener` opens a real
@@ -55,6 +74,7 @@ import serial
 
 from firmware_bridge.sensors import PROTOCOLS, serial_settings
 from firmware_bridge.sensors.base import NoFix, Observation, SensorError, Unsupported, WarmingUp
+from firmware_bridge.setaside import SetAside
 
 log = logging.getLogger("qsec.bridge.reader")
 
@@ -101,6 +121,7 @@ class ReaderStats:
     bytes_read: int = 0
     resync_bytes: int = 0
     ignored: int = 0  # frames decoded as Unsupported: acknowledgements, unused sentences
+    reboots: int = 0  # sensor restarts seen with the port open (REBOOT_COMMANDS written again)
 
 
 class _Silent(Exception):
@@ -137,6 +158,7 @@ class SerialReader:
         self.max_backoff_s = max_backoff_s
         self.silence_s = max(silence_s, 3 * interval_s)
         self.stats = ReaderStats()
+        self.set_aside = SetAside(f"{protocol} on {port}", clock)
         self.last_error: str | None = None
         self._stop = threading.Event()
         self.opened = threading.Event()  # set while the port is open
@@ -144,6 +166,10 @@ class SerialReader:
         self._thread: threading.Thread | None = None
         self._last_frame = 0.0
         self._opened_at = 0.0
+        self._reboot_commands: tuple[bytes, ...] = tuple(getattr(self.proto, "REBOOT_COMMANDS", ()))
+        self._had_reading = False  # a good reading since the port opened or the sensor last restarted
+        self._rebooted = False  # warm-up seen after good readings: the sensor restarted
+        self._pending: tuple[bytes, ...] = ()  # commands to write before the next read
         # A read must return before the next poll is due: a polled sensor's timeout follows its interval.
         polled = getattr(self.proto, "KIND", "stream") == "polled"
         timeout = min(READ_TIMEOUT_S, max(0.01, interval_s / 2)) if polled else READ_TIMEOUT_S
@@ -214,16 +240,29 @@ class SerialReader:
         self._last_frame = self.clock()
         try:
             obs = self.proto.decode(data)
-        except (WarmingUp, NoFix):
+        except (WarmingUp, NoFix) as exc:
             self.stats.waits += 1
+            self.set_aside.add("waiting", str(exc))
+            if isinstance(exc, WarmingUp) and self._had_reading and self._reboot_commands:
+                self._had_reading, self._rebooted = False, True
+                self._opened_at = self._last_frame  # powered again: its warm-up starts over
             return
-        except Unsupported:  # a command acknowledgement, a sentence we do not use
+        except Unsupported as exc:  # a command acknowledgement, a sentence we do not use
             self.stats.ignored += 1
+            self.set_aside.add("ignored", str(exc))
             return
-        except SensorError:
+        except SensorError as exc:
             self.stats.frame_errors += 1
+            self.set_aside.add("frame_error", str(exc))
             return
         self.stats.observations += 1
+        self._had_reading = True
+        if self._rebooted:
+            self._rebooted = False
+            self._pending = self._reboot_commands
+            self.stats.reboots += 1
+            log.warning("%s on %s restarted while the port stayed open (warm-up after good readings): "
+                        "sending its start-up commands again", self.protocol, self.port)
         warmup = float(getattr(self.proto, "WARMUP_S", 0.0))
         if warmup and not obs.warming_up and self.clock() - self._opened_at < warmup:
             # powered with the port (USB): still in the datasheet's warm-up, the values may be biased
@@ -235,13 +274,29 @@ class SerialReader:
             raise _Silent()
 
     # ------------------------------------------------------------ per kind
-    def _loop(self, ser: SerialLike) -> None:
-        self._last_frame = self._opened_at = self.clock()
+    def _send(self, ser: SerialLike, command: bytes) -> None:
+        """Write one command, after the protocol's wake-up bytes and their pause if it has them."""
+        wake = getattr(self.proto, "WAKE_BYTES", b"")
+        if wake:
+            ser.write(wake)
+            flush = getattr(ser, "flush", None)  # wait until they are on the wire (a replay has nothing to flush)
+            if flush is not None:
+                flush()
+            self._stop.wait(float(getattr(self.proto, "WAKE_GAP_S", 0.0)))
+        ser.write(command)
+
+    def _send_all(self, ser: SerialLike, commands: tuple[bytes, ...]) -> None:
         gap = float(getattr(self.proto, "COMMAND_GAP_S", 0.0))  # Modbus RTU: silence ends a request
-        for command in getattr(self.proto, "INIT_COMMANDS", ()):  # e.g. start measurement, ABC off
-            ser.write(command)
+        for command in commands:
+            self._send(ser, command)
             if gap:
                 self._stop.wait(gap)
+
+    def _loop(self, ser: SerialLike) -> None:
+        self._last_frame = self._opened_at = self.clock()
+        self._had_reading = self._rebooted = False
+        self._pending = ()
+        self._send_all(ser, tuple(getattr(self.proto, "INIT_COMMANDS", ())))  # e.g. wake up, start, ABC off
         if getattr(self.proto, "KIND", "stream") == "line":
             self._lines(ser)
         else:
@@ -257,12 +312,15 @@ class SerialReader:
         next_poll = self.clock()
         answered = True
         while not self._stop.is_set():
+            if self._pending:  # a restarted sensor's start-up commands, before the next read
+                pending, self._pending = self._pending, ()
+                self._send_all(ser, pending)
             if polled:
                 now = self.clock()
                 if now >= next_poll:
                     if not answered:
                         self.stats.unanswered += 1
-                    ser.write(self.proto.READ_COMMAND)  # type: ignore[attr-defined]
+                    self._send(ser, self.proto.READ_COMMAND)  # type: ignore[attr-defined]
                     answered = False
                     next_poll += self.interval_s
                     if next_poll < now:  # fell behind (suspend, slow port): do not burst

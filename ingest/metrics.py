@@ -126,7 +126,8 @@ def status(worker: IngestWorker, hub: Any = None,
            mirror_metrics: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
     """The same figures as a JSON-friendly dict, for ``qsec status`` and ``/api/status``."""
     snap = worker.snapshot()
-    snap["bridges"] = {d: {"state": doc.get("state"), "spool": doc.get("spool"), "t": doc.get("t")}
+    snap["bridges"] = {d: {"state": doc.get("state"), "spool": doc.get("spool"), "t": doc.get("t"),
+                           "sensors": doc.get("sensors")}
                        for d, doc in sorted(worker.bridges.items())}
     snap["store"] = worker.store.counts()
     if hub is not None:

@@ -71,23 +71,34 @@ class _Commands(Generic[T]):
         self._buffer = self._buffer[-64:]
         return out
 
+    @property
+    def pending(self) -> bool:
+        """Whether bytes of a command not yet complete are waiting."""
+        return bool(self._buffer)
+
 
 # ------------------------------------------------------------------ particulate matter
 class PlantowerEmulator:
     """A Plantower PMS sensor: active or passive mode, sleep and wake-up, ``warmup`` zero frames after waking.
+
+    As the real sensors do (avaldebe/PyPMS ``src/pms/sensors/plantower/pmsx003.py`` ``commands``), the mode
+    and sleep commands are answered by an 8-byte acknowledgement, wake-up by the data frames that follow
+    (none of its own), a passive read by a data frame.
 
     Parameters
     ----------
     frame : builds one data frame (``pms5003.encode(values)``, ``pms5003st.encode(values)``…)
     zero_frame : the all-zero frame sent while the fan spins up
     active, asleep : the state it starts in
+    commands : False for a PMS3003, which takes no serial command (it streams, awake, whatever it is sent)
     """
 
     def __init__(self, frame: Callable[[], bytes], zero_frame: bytes, *, active: bool = False,
-                 asleep: bool = True, warmup: int = 0):
+                 asleep: bool = True, warmup: int = 0, commands: bool = True):
         self.frame, self.zero_frame = frame, zero_frame
         self.active, self.asleep = active, asleep
         self.warmup, self._warming = warmup, 0
+        self.takes_commands = commands
         self.commands = _Commands(pms5003.find_command, pms5003.parse_command)
 
     def _data(self) -> bytes:
@@ -101,18 +112,20 @@ class PlantowerEmulator:
 
     def on_input(self, data: bytes) -> list[bytes]:
         out: list[bytes] = []
-        for cmd, value in self.commands.feed(data):
+        commands = self.commands.feed(data)
+        if not self.takes_commands:
+            return out
+        for cmd, value in commands:
             if cmd == pms5003.CMD_READ and not self.active and not self.asleep:
                 out.append(self._data())
             elif cmd == pms5003.CMD_MODE:
                 self.active = value == 1
                 out.append(pms5003.encode_ack(cmd, value))
-            elif cmd == pms5003.CMD_SLEEP:
-                if value == 0:
-                    self.asleep = True
-                elif self.asleep:
-                    self.asleep, self._warming = False, self.warmup
+            elif cmd == pms5003.CMD_SLEEP and value == 0:
+                self.asleep = True
                 out.append(pms5003.encode_ack(cmd, value))
+            elif cmd == pms5003.CMD_SLEEP and self.asleep:  # wake-up: data frames follow, no acknowledgement
+                self.asleep, self._warming = False, self.warmup
         return out
 
 
@@ -152,48 +165,89 @@ class Sds011Emulator:
 
 
 class Sps30Emulator:
-    """A Sensirion SPS30 on UART: idle until started, one new measurement per tick."""
+    """A Sensirion SPS30 on UART (datasheet section 5.3): idle, measuring or asleep; a new measurement per tick.
 
-    def __init__(self, values: Mapping[str, float]):
+    Start is refused (0x43) while measuring, stop and sleep while not in the right mode; asleep, the UART
+    is off: only a 0xFF byte, then wake-up, are heard (embedded-uart-sps ``sps30_wake_up``).
+
+    Parameters
+    ----------
+    values : what every measurement carries
+    measuring : start measuring in this output format (:data:`sps30.FLOAT_FORMAT` or :data:`sps30.UINT16_FORMAT`),
+        as another program left it; None: idle
+    asleep : start in sleep mode
+    """
+
+    def __init__(self, values: Mapping[str, float], *, measuring: int | None = None, asleep: bool = False):
         self.values = dict(values)
-        self.measuring = False
+        self.output_format = measuring
+        self.asleep, self._listening = asleep, False
         self._new = False
         self.commands = _Commands(sps30.find_frame, sps30.parse_command)
+
+    @property
+    def measuring(self) -> bool:
+        return self.output_format is not None
 
     def on_tick(self) -> list[bytes]:
         self._new = self.measuring
         return []
 
     def on_input(self, data: bytes) -> list[bytes]:
-        out: list[bytes] = []
-        for cmd, _ in self.commands.feed(data):
-            if cmd == sps30.CMD_START:
-                state, self.measuring = (0x43 if self.measuring else 0x00), True
-                out.append(sps30.response(cmd, state=state))
-            elif cmd == sps30.CMD_STOP:
-                self.measuring = self._new = False
-                out.append(sps30.response(cmd))
-            elif cmd == sps30.CMD_READ:
-                if not self.measuring:
-                    out.append(sps30.response(cmd, state=0x43))
-                elif self._new:
-                    self._new = False
-                    out.append(sps30.encode(self.values))
-                else:
-                    out.append(sps30.response(cmd))
-            else:
-                out.append(sps30.response(cmd, state=0x02))
-        return out
+        if self.asleep and not self._listening:  # the UART is off: a 0xFF (a low pulse) switches it on
+            if b"\xff" not in data:
+                return []
+            self._listening, data = True, data[data.index(b"\xff") + 1:]
+        return [answer for cmd, payload in self.commands.feed(data) if (answer := self._answer(cmd, payload))]
+
+    def _answer(self, cmd: int, payload: bytes) -> bytes | None:
+        if self.asleep:  # listening for one command after the 0xFF: only wake-up is taken
+            self._listening = False
+            if cmd != sps30.CMD_WAKE_UP:
+                return None
+            self.asleep = False
+            return sps30.response(cmd)
+        if cmd == sps30.CMD_START:
+            if self.measuring or len(payload) != 2 or payload[1] not in (sps30.FLOAT_FORMAT, sps30.UINT16_FORMAT):
+                return sps30.response(cmd, state=0x43 if self.measuring else 0x04)
+            self.output_format = payload[1]
+            return sps30.response(cmd)
+        if cmd == sps30.CMD_WAKE_UP:  # awake already
+            return sps30.response(cmd, state=0x43)
+        if cmd in (sps30.CMD_STOP, sps30.CMD_SLEEP):  # stop from measuring, sleep from idle
+            if self.measuring != (cmd == sps30.CMD_STOP):
+                return sps30.response(cmd, state=0x43)
+            self.output_format, self._new, self.asleep = None, False, cmd == sps30.CMD_SLEEP
+            return sps30.response(cmd)
+        if cmd == sps30.CMD_READ:
+            if self.output_format is None:
+                return sps30.response(cmd, state=0x43)
+            if not self._new:
+                return sps30.response(cmd)
+            self._new = False
+            return sps30.encode(self.values, output_format=self.output_format)
+        return sps30.response(cmd, state=0x02)
 
 
 # ------------------------------------------------------------------ CO2
 class Mhz19Emulator:
-    """A Winsen MH-Z19B: answers "read CO2", takes ABC on/off and range commands without answering."""
+    """A Winsen MH-Z19B: answers "read CO2", takes ABC on/off and range commands without answering.
+
+    :meth:`power_cycle` is a power cut with the port left open: the sensor boots with ABC on (Tasmota
+    ``xsns_15_mhz19.ino``) and answers its first reads with the boot mark U1U2 = 15000.
+    """
 
     def __init__(self, co2: float, temperature: float):
         self.co2, self.temperature = co2, temperature
         self.abc, self.range = True, 5000
+        self.boots = 0
+        self._booting = 0
         self.commands = _Commands(mhz19.find_command, mhz19.parse_command)
+
+    def power_cycle(self, boot_answers: int = 3) -> None:
+        """Restart: ABC on, the next ``boot_answers`` reads answered with the boot mark."""
+        self.abc, self._booting = True, boot_answers
+        self.boots += 1
 
     def on_tick(self) -> list[bytes]:
         return []
@@ -201,7 +255,10 @@ class Mhz19Emulator:
     def on_input(self, data: bytes) -> list[bytes]:
         out: list[bytes] = []
         for cmd, payload in self.commands.feed(data):
-            if cmd == mhz19.CMD_READ:
+            if cmd == mhz19.CMD_READ and self._booting:
+                self._booting -= 1
+                out.append(mhz19.encode_response(self.co2, self.temperature, extra=mhz19.BOOTING_U))
+            elif cmd == mhz19.CMD_READ:
                 out.append(mhz19.encode_response(self.co2, self.temperature))
             elif cmd == mhz19.CMD_ABC:
                 self.abc = payload[0] == 0xA0
@@ -245,11 +302,33 @@ class ModbusEmulator:
 
 
 class S8Emulator(ModbusEmulator):
-    """A Senseair S8: input registers IR1-IR4; CO2 reads 0 for ``warmup`` ticks after power-on."""
+    """A Senseair S8: input registers IR1-IR4; CO2 reads 0 for ``warmup`` ticks after power-on.
 
-    def __init__(self, co2: float, *, warmup: int = 0, meter_status: int = 0):
+    With ``needs_wake``, a unit that answers only a request preceded by a 0x00 wake-up byte (esphome
+    ``components/senseair/senseair.cpp``: "required by some S8 sensor models"): other requests go unanswered.
+    """
+
+    def __init__(self, co2: float, *, warmup: int = 0, meter_status: int = 0, needs_wake: bool = False):
         super().__init__(s8.SLAVE)
         self.co2, self.meter_status, self._warming = co2, meter_status, warmup
+        self.needs_wake, self._awake = needs_wake, False
+        self.unanswered = 0  # requests not preceded by the wake-up byte
+
+    def on_input(self, data: bytes) -> list[bytes]:
+        if not self.needs_wake:
+            return super().on_input(data)
+        out = []
+        for byte in data:  # one at a time: the wake-up byte only counts before a request begins
+            if byte == 0 and not self.commands.pending:
+                self._awake = True
+                continue
+            for request in self.commands.feed(bytes([byte])):
+                if self._awake:
+                    out.append(self._answer(request))
+                else:
+                    self.unanswered += 1
+                self._awake = False
+        return out
 
     def on_tick(self) -> list[bytes]:
         self._warming = max(0, self._warming - 1)

@@ -49,6 +49,18 @@ def _table(rows: list[tuple[str, object]]) -> str:
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
 
+def _kit_rows(device: str, doc: dict) -> list[tuple[str, object]]:
+    """A kit's row, then one per sensor whose reader counts frame errors, with the last reason."""
+    spool = doc.get("spool") or {}
+    state = f"{doc.get('state')}, spool pending {spool.get('pending')}, dropped when full {spool.get('dropped_full')}"
+    rows: list[tuple[str, object]] = [(device, state)]
+    for protocol, st in sorted((doc.get("sensors") or {}).items()):
+        if st.get("frame_errors"):
+            why = (st.get("last_reason") or {}).get("frame_error", "-")
+            rows.append((f"  {protocol}", f"frame errors {st['frame_errors']}: {why}"))
+    return rows
+
+
 @click.command(context_settings=CONTEXT)
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="A running `qsec serve`/`qsec up`.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
@@ -95,10 +107,8 @@ def status(url: str, data_dir: Path | None, as_json: bool) -> None:
         click.echo("records missing below each kit's highest seq (in a spool, in flight, or dropped):")
         click.echo(_table(sorted(snap["missing_by_device"].items())))
     if snap.get("bridges"):
-        click.echo("kits (their retained status):")
-        click.echo(_table([(d, f"{b.get('state')}, spool pending {(b.get('spool') or {}).get('pending')}, "
-                               f"dropped when full {(b.get('spool') or {}).get('dropped_full')}")
-                           for d, b in snap["bridges"].items()]))
+        click.echo("kits (their retained status; a sensor with frame errors, with the last reason):")
+        click.echo(_table([row for d, b in snap["bridges"].items() for row in _kit_rows(d, b)]))
     if snap.get("mirror"):
         m = snap["mirror"]
         click.echo("InfluxDB mirror:")

@@ -178,3 +178,15 @@ def test_aggregates_leave_out_flagged_values_on_request_and_say_how_many(campaig
     assert kept.loc[row, "excluded"].item() == 1 and both.loc[row, "excluded"].item() == 0
     assert kept.loc[row, "max"].item() < 100 and both.loc[row, "max"].item() == 400.0
     assert qc.counts(flags)["qc_spike"] == 1
+
+
+def test_every_registered_plantower_protocol_has_its_range_and_response_time() -> None:
+    """A Plantower model added to the bridge's registry is range-checked and lag-corrected like the others."""
+    from analysis.fusion import SENSOR_LAG_S
+    from analysis.qc import PLANTOWER_MODELS, SENSOR_RANGES
+    from firmware_bridge.sensors import PROTOCOLS
+
+    registered = {getattr(p, "SENSOR", None) for p in PROTOCOLS.values()}
+    plantower = {s for s in registered if isinstance(s, str) and s.startswith("plantower-")}
+    assert plantower and plantower <= set(PLANTOWER_MODELS)
+    assert all(m in SENSOR_RANGES and m in SENSOR_LAG_S for m in plantower)

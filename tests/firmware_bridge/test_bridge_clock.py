@@ -1,14 +1,24 @@
-"""Record times: GPS discipline, clock steps and the unsynchronised flag, with injected clocks."""
+"""Record times: GPS discipline, clock steps, the unsynced flag, the GPS week rollover; injected clocks."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from harness import wait_until
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware_bridge.clock import ClockSample, TimeKeeper, clock_step, gps_offset_sample, kernel_clock_synchronized
+from firmware_bridge.clock import (
+    BUILD_DATE, GPS_WEEK_ROLLOVER, ClockSample, TimeKeeper, clock_step, gps_offset_sample, kernel_clock_synchronized,
+    unroll_gps_week,
+)
+from firmware_bridge.reader import SerialReader
+from firmware_bridge.sensors.base import Observation
+from firmware_bridge.simulator.emulators import EmulatorPort, NmeaEmulator
+from firmware_bridge.simulator.pty import PtyPort
 from qsec.contract import FLAG_CLOCK_JUMP, FLAG_TIME_FROM_GPS, FLAG_TIME_UNSYNCED
 
 T0 = 1_780_000_000.0  # [s since epoch]
@@ -147,3 +157,72 @@ def test_a_gps_time_must_say_it_is_utc() -> None:
 
 def test_the_kernel_is_asked_without_changing_anything() -> None:
     assert kernel_clock_synchronized() in (True, False, None)
+
+
+# ---------------------------------------------------------------- GPS week-number rollover
+WEEKS_1024 = timedelta(weeks=1024)
+
+
+def test_a_receiver_1024_weeks_behind_is_moved_forward_counted_and_logged_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    c = Clocks()
+    c.step_wall(-1000.0)  # the system clock is a little slow: still a good enough reference
+    k = _keeper(c)
+    true = _utc(T0 + 0.3)
+    with caplog.at_level("WARNING", logger="qsec.bridge.clock"):
+        for i in range(3):
+            assert k.gps_fix(true - WEEKS_1024 + timedelta(seconds=i)) == true + timedelta(seconds=i)
+            c.tick(1.0)
+    assert k.gps_week_rollovers == 3 and k.status()["gps_week_rollovers"] == 3
+    t, flags = k.stamp()
+    assert flags == FLAG_TIME_FROM_GPS and t == int((T0 + 3.3) * 1000), "records get the corrected time"
+    warnings = [r.getMessage() for r in caplog.records if "rollover" in r.getMessage()]
+    assert len(warnings) == 1 and "1 x 1024 weeks" in warnings[0]
+
+
+@pytest.mark.parametrize(("wall", "gps", "expected"), [
+    pytest.param(T0, _utc(T0), _utc(T0), id="a correct date is left alone"),
+    pytest.param(0.0, _utc(T0), _utc(T0), id="a correct date is left alone with a clock at 1970"),
+    pytest.param(0.0, _utc(T0) - WEEKS_1024, _utc(T0), id="with a clock at 1970 the build date is the reference"),
+    pytest.param(T0, _utc(T0) - 2 * WEEKS_1024, _utc(T0), id="two rollovers behind"),
+    pytest.param(T0, _utc(T0) - timedelta(days=18 * 365), _utc(T0) - timedelta(days=18 * 365),
+                 id="18 years behind is not a rollover"),
+])
+def test_the_reference_is_the_later_of_the_system_clock_and_the_build_date(wall: float, gps: datetime,
+                                                                           expected: datetime) -> None:
+    c = Clocks()
+    c.wall_s = wall
+    assert _keeper(c).gps_fix(gps) == expected
+
+
+def test_unroll_gps_week_says_how_many_periods_it_added() -> None:
+    reference = datetime(2026, 11, 23, tzinfo=UTC)
+    assert unroll_gps_week(datetime(2007, 4, 8, 12, tzinfo=UTC), reference) == \
+        (datetime(2026, 11, 22, 12, tzinfo=UTC), 1)
+    assert unroll_gps_week(reference, reference) == (reference, 0)
+    assert BUILD_DATE < datetime.now(UTC) and GPS_WEEK_ROLLOVER.days == 7168
+
+
+def test_a_receiver_with_the_rollover_bug_read_through_a_pseudo_terminal_gets_todays_time(tmp_path: Path) -> None:
+    true_start = time.time()
+    emulator = NmeaEmulator(48.8, 2.1, start=(datetime.fromtimestamp(true_start, UTC) - WEEKS_1024).timestamp())
+    port = PtyPort(tmp_path / "gps")
+    device = EmulatorPort(port, emulator, tick_s=0.05).start()
+    keeper = TimeKeeper(sync_probe=lambda: True)
+    stamped: list[tuple[datetime, int]] = []
+
+    def sink(obs: Observation) -> None:  # what the bridge does with each observation
+        if obs.time is not None:
+            stamped.append((obs.time, keeper.stamp(keeper.gps_fix(obs.time))[0]))
+
+    reader = SerialReader("nmea", str(port.link), sink).start()
+    try:
+        wait_until(lambda: len(stamped) >= 3, what="RMC sentences")
+    finally:
+        reader.stop()
+        device.stop()
+        port.close()
+    for reported, t_ms in stamped:
+        assert reported.year < 2008, "the emulated receiver reports its rolled-over date"
+        assert abs(t_ms / 1000 - true_start) < 60, "the record carries today's time"
+    assert keeper.gps_week_rollovers == len(stamped)

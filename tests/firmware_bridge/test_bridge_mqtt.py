@@ -1,12 +1,15 @@
-"""The bridge against a real Mosquitto: MQTT 5 and 3.1.1, access control, TLS, status, replay, export."""
+"""The bridge against a real Mosquitto: MQTT 5 and 3.1.1, access control, TLS, status with reasons, replay, export."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +23,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from firmware_bridge.bridge import Bridge, BridgeSettings
 from firmware_bridge.capture import capture
 from firmware_bridge.sensors.base import Observation
+from firmware_bridge.sensors.plantower import pms5003st
 from firmware_bridge.simulator import ROUTES, Kit
+from firmware_bridge.simulator.emulators import EmulatorPort, PlantowerEmulator
+from firmware_bridge.simulator.pty import PtyPort
 from firmware_bridge.spool import Spool
+from ingest import metrics
 from ingest.store import Store
 from ingest.worker import IngestSettings, IngestWorker
 from qsec import contract
@@ -243,3 +250,57 @@ def test_export_spool_refuses_a_spool_a_running_bridge_holds(tmp_path: Path) -> 
         result = CliRunner().invoke(main, ["bridge", "export-spool", "--spool-dir", str(tmp_path / "spool"),
                                            "--device", "kit-07", "--campaign", "c", "--out", str(tmp_path / "x")])
     assert result.exit_code == 1 and "in use" in result.output
+
+
+class _StatusRoute(http.server.BaseHTTPRequestHandler):
+    """``GET /api/status``: what ``qsec up`` serves there (``ingest.metrics.status`` of its worker)."""
+
+    worker: IngestWorker
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        body = json.dumps(metrics.status(self.worker)).encode()
+        self.send_response(200 if self.path == "/api/status" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_sensor_on_the_wrong_protocol_says_why_in_the_status_message_and_in_qsec_status(
+        tmp_path: Path, broker: tuple[str, int], store: Store, unique: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="qsec.bridge.reader")
+    campaign, device = f"why{unique}", f"why-{unique}"
+    values = {**dict.fromkeys(pms5003st.PARTICLES, 7.0), "hcho": 0.02, "temperature": 20.0, "relative_humidity": 40.0}
+    port = PtyPort(tmp_path / "pms")  # a PMS5003ST, configured as a PMS5003
+    sensor = EmulatorPort(port, PlantowerEmulator(lambda: pms5003st.encode(values), b""), tick_s=0.02).start()
+    worker = IngestWorker(store, IngestSettings(host=broker[0], port=broker[1], client_id=f"why-ingest-{unique}",
+                                                share_group=None, campaign_filter=campaign, batch_ms=50)).start()
+    bridge = Bridge(BridgeSettings(device=device, campaign=campaign, spool_dir=tmp_path / "spool",
+                                   sensors={"pms5003": str(port.link)}, host=broker[0], port=broker[1],
+                                   status_every_s=0.2)).start()
+    route = type("Route", (_StatusRoute,), {"worker": worker})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), route)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        doc = wait_until(lambda: ((worker.bridges.get(device) or {}).get("sensors") or {}).get("pms5003", {})
+                         .get("frame_errors", 0) >= 20 and worker.bridges[device]["sensors"]["pms5003"],
+                         what="the retained status to count the frame errors")
+        result = CliRunner().invoke(main, ["status", "--url", f"http://127.0.0.1:{server.server_address[1]}"])
+    finally:
+        server.shutdown()
+        bridge.stop()
+        worker.stop()
+        sensor.stop()
+        port.close()
+    (cls, n), = doc["set_aside"]["frame_error"].items()
+    assert n == doc["frame_errors"] and "(pms5003st)" in cls
+    assert doc["set_aside"]["ignored"] == {"PMS5003 acknowledgement of active mode, not a measurement": 1}
+    assert doc["last_reason"]["frame_error"].endswith("choose the protocol of the sensor's model (pms5003st)")
+    assert doc["observations"] == 0 and store.cursor().execute("SELECT count(*) FROM readings").fetchone() == (0,)
+    assert len([r for r in caplog.records if "set aside (frame error)" in r.getMessage()]) == 1, "logged once"
+    assert result.exit_code == 0, result.output
+    kit_line = next(i for i, line in enumerate(result.output.splitlines()) if device in line)
+    pms_line = result.output.splitlines()[kit_line + 1]
+    assert "pms5003" in pms_line and "frame errors" in pms_line and "(pms5003st)" in pms_line, result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import threading
 from datetime import UTC
 from pathlib import Path
@@ -18,7 +19,8 @@ from firmware_bridge.capture import CaptureError, ReplayPort, ReplaySource, capt
 from firmware_bridge.reader import EndOfReplay, SerialReader
 from firmware_bridge.sensors.base import Observation
 from firmware_bridge.sensors.nmea import nmea0183
-from firmware_bridge.sensors.plantower import pms5003
+from firmware_bridge.sensors.plantower import pms5003, pms5003st
+from firmware_bridge.setaside import reason_class
 from firmware_bridge.sensors.winsen import mhz19
 from firmware_bridge.simulator import ROUTES, Kit
 from firmware_bridge.simulator.pty import PtyPort
@@ -216,3 +218,71 @@ def test_an_unreadable_capture_is_refused_with_the_line(tmp_path: Path, text: st
     path.write_text(text)
     with pytest.raises(CaptureError, match=where):
         read_capture(path)
+
+
+# ---------------------------------------------------------------- why frames were set aside
+def _st_frame(i: int) -> bytes:
+    """A PMS5003ST frame (40 bytes, length 36) whose particle fields are ``i``."""
+    values = {**dict.fromkeys(pms5003st.PARTICLES, float(i)), "hcho": 0.01, "temperature": 20.0,
+              "relative_humidity": 50.0}
+    return pms5003st.encode(values)
+
+
+def _logged(caplog: pytest.LogCaptureFixture, word: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "qsec.bridge.reader" and word in r.getMessage()]
+
+
+def test_frames_of_another_model_are_counted_by_reason_and_logged_once(port: PtyPort,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="qsec.bridge.reader")
+    r = _reader("pms5003", port.link, [])
+    try:
+        wait_until(r.opened.is_set, what="the reader to open the pty")
+        port.write(b"".join(_st_frame(i) for i in range(1, 13)) + pms5003.encode_ack(pms5003.CMD_MODE, 1))
+        wait_until(lambda: r.stats.frame_errors == 12 and r.stats.ignored == 1, what="twelve frame errors")
+    finally:
+        r.stop()
+    counts = r.set_aside.counts()
+    (cls, n), = counts["frame_error"].items()  # twelve frames, one reason class
+    assert n == 12 and "PMS5003ST" in cls and "(pms5003st)" in cls
+    assert r.set_aside.last()["frame_error"].startswith("PMS5003 protocol got a frame of length 36 (40 bytes)")
+    assert counts["ignored"] == {"PMS5003 acknowledgement of active mode, not a measurement": 1}
+    errors = _logged(caplog, "set aside (frame error)")
+    assert len(errors) == 1 and "choose the protocol of the sensor's model (pms5003st)" in errors[0]
+    assert [rec.levelname for rec in caplog.records if "(frame error)" in rec.getMessage()] == ["WARNING"]
+    assert len(_logged(caplog, "set aside (not a measurement)")) == 1
+
+
+def test_a_reason_is_logged_again_after_the_interval_with_the_count_since(port: PtyPort,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="qsec.bridge.reader")
+    clock = FakeClock()  # moves only when told: no silence, and the log interval passes at once
+    r = _reader("pms5003", port.link, [], clock=clock)
+    try:
+        wait_until(r.opened.is_set, what="the reader to open the pty")
+        bad = _frame(3)[:-1] + bytes([_frame(3)[-1] ^ 1])  # a checksum error is passed over by the framer
+        port.write(_st_frame(1) + _st_frame(2))
+        wait_until(lambda: r.stats.frame_errors == 2, what="two frame errors")
+        clock.now += 299.0
+        port.write(_st_frame(3))
+        wait_until(lambda: r.stats.frame_errors == 3, what="a third within the interval")
+        clock.now += 2.0
+        port.write(_st_frame(4) + bad + _frame(5))
+        wait_until(lambda: r.stats.observations == 1, what="the good frame")
+    finally:
+        r.stop()
+    errors = _logged(caplog, "set aside (frame error)")
+    assert len(errors) == 2 and errors[1].endswith("(3 such frames in the last 301 s, 4 in all)")
+    assert r.stats.resync_bytes == len(bad)
+
+
+@pytest.mark.parametrize(("text", "cls"), [
+    ("PMS5003 checksum 1a2b does not match 1a2c", "PMS5003 checksum # does not match #"),
+    ("SPS30 refused to read measured values: state 0x43: command not allowed in current state",
+     "SPS30 refused to read measured values: state #: command not allowed in current state"),
+    ("not a kit line: 'ESP-ROM:esp32s3-20210327'", "not a kit line: '…'"),
+    ("MH-Z19 reads 60548 ppm, above its largest range (10000 ppm): not a measurement",
+     "MH-Z19 reads # ppm, above its largest range (# ppm): not a measurement"),
+], ids=["hex", "state byte", "quoted text", "model names keep their digits"])
+def test_a_reason_class_is_the_message_without_its_figures(text: str, cls: str) -> None:
+    assert reason_class(text) == cls

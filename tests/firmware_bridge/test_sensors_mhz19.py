@@ -208,5 +208,6 @@ def test_a_span_beyond_the_widest_range_is_refused(ppm: int) -> None:
 
 def test_opening_the_port_switches_self_calibration_off_unless_the_abc_variant_is_chosen() -> None:
     assert mhz19.INIT_COMMANDS == (mhz19.ABC_OFF,)
+    assert mhz19.REBOOT_COMMANDS == (mhz19.ABC_OFF,), "the sensor boots with ABC on: off again after a reboot"
     assert mhz19.ABC_INIT_COMMANDS == (mhz19.ABC_ON,)
     assert mhz19.WARMUP_S == mhz19.PREHEAT_S == 180.0

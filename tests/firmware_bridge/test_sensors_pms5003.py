@@ -84,10 +84,10 @@ def test_decode(frame: bytes, expected: dict[str, float] | type[Exception]) -> N
 
 
 @pytest.mark.parametrize(("frame", "words"), [
-    pytest.param(PMS3003_FRAME, ["length 20", "PMS3003"], id="PMS3003"),
-    pytest.param(PMS5003ST_FRAME, ["length 36", "PMS5003ST"], id="PMS5003ST"),
+    pytest.param(PMS3003_FRAME, ["length 20", "PMS3003", "(pms3003)"], id="PMS3003"),
+    pytest.param(PMS5003ST_FRAME, ["length 36", "PMS5003ST", "(pms5003st)"], id="PMS5003ST"),
 ])
-def test_a_frame_of_another_model_is_refused_naming_that_model(frame: bytes, words: list[str]) -> None:
+def test_a_frame_of_another_model_is_refused_naming_that_model_and_its_protocol(frame: bytes, words: list[str]) -> None:
     with pytest.raises(FrameError) as caught:
         pms5003.decode(frame)
     assert all(word in str(caught.value) for word in words), caught.value

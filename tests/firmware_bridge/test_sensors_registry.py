@@ -23,7 +23,9 @@ EXPECTED = {
     "pmsa003": ("plantower-pmsa003", "stream", 9600),
     "pms5003-passive": ("plantower-pms5003", "polled", 9600),
     "pms5003t": ("plantower-pms5003t", "stream", 9600),
+    "pms5003s": ("plantower-pms5003s", "stream", 9600),
     "pms5003st": ("plantower-pms5003st", "stream", 9600),
+    "pms3003": ("plantower-pms3003", "stream", 9600),
     "sds011": ("novafitness-sds011", "stream", 9600),
     "sds011-query": ("novafitness-sds011", "polled", 9600),
     "sds021": ("novafitness-sds021", "stream", 9600),
@@ -39,9 +41,12 @@ EXPECTED = {
 INIT = {
     "pms5003": ["424de400010174", "424de100010171"],
     "pms5003-passive": ["424de400010174", "424de100000170"],
+    "pms5003s": ["424de400010174", "424de100010171"],
+    "pms3003": [],  # it takes no serial command
     "sds011": ["aab406010100000000000000000000ffff06ab", "aab402010000000000000000000000ffff01ab"],
     "sds011-query": ["aab406010100000000000000000000ffff06ab", "aab402010100000000000000000000ffff02ab"],
-    "sps30": ["7e0000020103f97e"],
+    # wake-up (a 0xFF byte, then the command), stop, start in floats: from asleep, idle or measuring
+    "sps30": ["ff7e007d3100ee7e", "7e000100fe7e", "7e0000020103f97e"],
     "mhz19": ["ff0179000000000086"],
     "mhz19-abc": ["ff0179a000000000e6"],
     "senseair-s8": [],
@@ -75,6 +80,22 @@ def test_each_protocol_states_its_sensor_kind_and_serial_settings(name: str) -> 
 @pytest.mark.parametrize("name", sorted(INIT))
 def test_opening_the_port_sends_the_datasheets_start_up_commands(name: str) -> None:
     assert [c.hex() for c in getattr(PROTOCOLS[name], "INIT_COMMANDS", ())] == INIT[name]
+
+
+# What is written again when the sensor restarts with the port open (MH-Z19: it boots with ABC on).
+REBOOT = {"mhz19": ["ff0179000000000086"], "mhz19-abc": [], "pms5003": [], "sps30": [], "senseair-s8": []}
+
+
+@pytest.mark.parametrize("name", sorted(REBOOT))
+def test_only_the_mhz19_without_abc_has_commands_to_send_again_after_a_restart(name: str) -> None:
+    assert [c.hex() for c in getattr(PROTOCOLS[name], "REBOOT_COMMANDS", ())] == REBOOT[name]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_only_the_senseair_s8_gets_a_wake_up_byte_before_each_command(name: str) -> None:
+    wake = getattr(PROTOCOLS[name], "WAKE_BYTES", b"")
+    assert wake == (b"\x00" if name == "senseair-s8" else b"")
+    assert (getattr(PROTOCOLS[name], "WAKE_GAP_S", 0.0) > 0) == bool(wake)
 
 
 @pytest.mark.parametrize("name", sorted(READ))

@@ -78,6 +78,12 @@ def test_requests_are_esphomes_byte_for_byte(command: bytes, expected_hex: str) 
     assert command.hex() == expected_hex
 
 
+def test_each_request_follows_esphomes_wake_up_byte_after_more_than_a_modbus_frame_gap() -> None:
+    assert s8.WAKE_BYTES == b"\x00"
+    assert s8.WAKE_GAP_S >= 0.005 > 3.5 * 11 / s8.BAUDRATE  # esphome's 5 ms; 3.5 characters of 11 bits
+    assert s8.find_frame(s8.WAKE_BYTES)[0] is None, "the byte is no answer"
+
+
 def test_the_response_size_is_that_of_an_ir1_to_ir4_answer() -> None:
     assert s8.RESPONSE_SIZE == len(CLASSROOM)
 

@@ -178,6 +178,11 @@ def test_wake_up_sends_a_single_0xff_before_the_command() -> None:
     assert sps30.find_frame(sps30.WAKE_UP) == (sps30.WAKE_UP[1:], b"")
 
 
+def test_opening_the_port_wakes_stops_and_starts_it_in_floats_leaving_each_command_time_to_execute() -> None:
+    assert sps30.INIT_COMMANDS == (sps30.WAKE_UP, sps30.STOP_MEASUREMENT, sps30.START_MEASUREMENT)
+    assert sps30.COMMAND_GAP_S > 0.020  # the datasheet's execution time of start and stop: 20 ms
+
+
 def test_an_unknown_command_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown SPS30 command"):
         sps30.command(0x42)

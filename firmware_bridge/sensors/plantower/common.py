@@ -1,6 +1,6 @@
-"""What the PMS5003T and PMS5003ST share with the PMS5003 beyond its frame helpers.
+"""What the PMS5003T, PMS5003S and PMS5003ST share with the PMS5003 beyond its frame helpers.
 
-Both stream in active mode with the PMS5003's serial settings, start-up
+All three stream in active mode with the PMS5003's serial settings, start-up
 commands, warm-up and framer (:func:`pms5003.find_frame`, which cuts every
 Plantower frame), and their first data words are the PMS5003's particle
 words: the same warm-up and consistency checks apply

@@ -40,12 +40,14 @@ Data frame (32 bytes, every word big-endian)::
                             PM1.0, PM2.5, PM10 "under atmospheric environment" [µg/m³]
     byte 16-27  data 7-12:  particles beyond 0.3, 0.5, 1.0, 2.5, 5.0, 10 µm [#/0.1 L]
     byte 28-29  data 13:    reserved (PMS1003, PMS7003: version number, high byte,
-                            and error code, low byte; PMS5003S: formaldehyde)
+                            and error code, low byte; PMS5003S: formaldehyde,
+                            :mod:`~firmware_bridge.sensors.plantower.pms5003s`)
     byte 30-31  check code = sum of bytes 0-29, as uint16
 
 Other Plantower data frames (same start, check code and commands)::
 
     length 20 (24 bytes)   PMS3003: six PM words, three reserved words
+                           (:mod:`~firmware_bridge.sensors.plantower.pms3003`)
     length 28 (32 bytes)   PMS5003T: data 11-12 are temperature and humidity
                            (:mod:`~firmware_bridge.sensors.plantower.pms5003t`)
     length 36 (40 bytes)   PMS5003ST (:mod:`~firmware_bridge.sensors.plantower.pms5003st`)
@@ -83,7 +85,8 @@ Notes
 - :func:`find_frame` cuts every checksum-valid Plantower frame, whatever the
   model: a frame of another model (a PMS5003ST read with ``pms5003``) is
   not passed over in silence but raises :class:`FrameError` in
-  :func:`decode`, naming the model that sends such frames.
+  :func:`decode`, naming the models that send such frames and the protocols
+  that read them.
 """
 
 from __future__ import annotations
@@ -114,6 +117,12 @@ DATA_LENGTHS: dict[int, str] = {
     20: "PMS3003",
     28: "PMS1003, PMS5003, PMS5003S, PMS5003T, PMS7003 or PMSA003",
     36: "PMS5003ST",
+}
+# ... and the bridge's protocols that read them.
+PROTOCOLS_BY_LENGTH: dict[int, str] = {
+    20: "pms3003",
+    28: "pms5003, pms5003s, pms5003t, pms7003 or pmsa003",
+    36: "pms5003st",
 }
 _LENGTHS = frozenset((*DATA_LENGTHS, ACK_LENGTH))  # every length field find_frame cuts
 
@@ -180,7 +189,8 @@ def _why(frame: bytes, size: int, model: str) -> str:
     length = int.from_bytes(frame[2:4], "big") if len(frame) >= 4 else None
     if frame[:2] == HEADER and length in DATA_LENGTHS and len(frame) == length + 4 and length != size - 4:
         return (f"{model} protocol got a frame of length {length} ({len(frame)} bytes), as a {DATA_LENGTHS[length]} "
-                f"sends, not the length {size - 4} of a {model}: choose the protocol of the sensor's model")
+                f"sends, not the length {size - 4} of a {model}: choose the protocol of the sensor's model "
+                f"({PROTOCOLS_BY_LENGTH[length]})")
     if len(frame) != size:
         return f"{model} frame of {len(frame)} bytes; expected {size}"
     if frame[:2] != HEADER:

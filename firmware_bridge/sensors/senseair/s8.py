@@ -52,8 +52,13 @@ Notes
   :class:`FrameError` with the Modbus exception code.
 - The address 0x68 (the S8's own default) works too, but 0xFE reaches the
   one sensor on the line whatever its address, and the S8 answers from 0xFE.
-- Some S8 units need a wake-up byte (0x00) a few milliseconds before each
-  request (esphome writes one); the bridge does not send it.
+- Some S8 units need a wake-up byte before each request: esphome writes
+  0x00, waits until it is sent and 5 ms more, then the request
+  (``senseair_write_command_``: "Write wake up byte required by some S8 sensor
+  models").  The reader does the same (:data:`WAKE_BYTES`, :data:`WAKE_GAP_S`):
+  the pause is longer than Modbus RTU's 3.5-character silence (3.6 ms at 9600
+  baud), so the lone byte is a frame of its own, too short to be a request,
+  which a unit that does not need it drops.
 """
 
 from __future__ import annotations
@@ -74,6 +79,8 @@ REGISTERS = 4  # IR1-IR4
 READ_COMMAND = modbus.request(SLAVE, modbus.READ_INPUT, 0x0000, REGISTERS)
 INIT_COMMANDS: tuple[bytes, ...] = ()
 COMMAND_GAP_S = 0.05  # [s] silence a reader keeps between two requests (Modbus RTU, see sensors.modbus)
+WAKE_BYTES = b"\x00"  # written before each request (esphome senseair.cpp)
+WAKE_GAP_S = 0.01  # [s] after the wake-up byte has left the port: esphome's 5 ms, with room for a slow tcdrain
 RESPONSE_SIZE = 5 + 2 * REGISTERS
 
 METER_STATUS: dict[int, str] = {

@@ -26,9 +26,19 @@ Serial: 115200 baud, 8 data bits, no parity, 1 stop bit, 5 V supply,
 3.3 V/5 V tolerant TTL; the SEL pin left floating or tied to VDD selects the
 UART.
 
-Registered as ``sps30`` (*polled*: opening the port sends
-:data:`START_MEASUREMENT`, then the reader sends :data:`READ_COMMAND`
-every interval).
+Registered as ``sps30`` (*polled*: opening the port sends :data:`WAKE_UP`,
+:data:`STOP_MEASUREMENT` and :data:`START_MEASUREMENT`, then the reader sends
+:data:`READ_COMMAND` every interval).  The three start-up commands bring a
+sensor to float-format measurement from any state another program may have
+left it in: asleep (the UART off until the 0xFF byte of :data:`WAKE_UP`),
+idle, or measuring in the integer format (a start is refused with 0x43 while
+it measures, so it is stopped first).  Each is answered (an ``Unsupported``
+answer for the reader, counted as ignored, whatever its state byte: wake-up
+may answer an error when the sensor was not asleep, and does on firmware
+before 2.0, which has no sleep; so may stop when it was idle), and the reader
+leaves :data:`COMMAND_GAP_S` after each, longer than the datasheet's execution
+times (5 ms for wake-up, 20 ms for stop and start; Sensirion/embedded-uart-sps
+waits for each answer before the next command).
 
 SHDLC frames::
 
@@ -71,16 +81,16 @@ Notes
   (:data:`WARMUP_S`).  An answer of ten zeros is taken for warm-up too.
 - Both output formats are decoded: a sensor an earlier program started in
   integer format answers 20 bytes (and refuses the float start command
-  with 0x43 until stopped); its values are whole µg/m³ and #/cm³ and its
-  typical size is converted from nm to µm.
+  with 0x43 until stopped, which the start-up commands do); its values are
+  whole µg/m³ and #/cm³ and its typical size is converted from nm to µm.
 - A non-zero STATE in the answer to "read measured values" raises
   :class:`FrameError` naming the error code (e.g. 0x43 "command not allowed
   in current state" when the sensor is not measuring: the next opening of the
-  port sends the start command again; 0x80 alone: the device status
+  port sends the start-up commands again; 0x80 alone: the device status
   register reports a fan or laser fault, and the values are not trusted).
   Answers to other commands decode as :class:`Unsupported` (the reader
-  counts them as ignored), whatever their state: a start sent to a sensor
-  already measuring answers 0x43, harmlessly.
+  counts them as ignored), whatever their state: a wake-up sent to a sensor
+  awake, or a stop to a sensor idle, may answer 0x43, harmlessly.
 - The number concentrations are cumulative from 0.3 µm ("PM0.5" counts
   0.3-0.5 µm), and stored in their own unit [#/cm³] (``nc*``), never mixed
   with Plantower's counts per 0.1 L (``pn*``).
@@ -239,7 +249,9 @@ WAKE_UP = b"\xff" + command(CMD_WAKE_UP)
 PRODUCT_TYPE = command(CMD_DEVICE_INFO, bytes([INFO_PRODUCT_TYPE]))
 SERIAL_NUMBER = command(CMD_DEVICE_INFO, bytes([INFO_SERIAL_NUMBER]))
 READ_VERSION = command(CMD_VERSION)
-INIT_COMMANDS: tuple[bytes, ...] = (START_MEASUREMENT,)
+# From any state to measuring in floats: asleep -> idle, measuring (maybe integers) -> idle, idle -> measuring.
+INIT_COMMANDS: tuple[bytes, ...] = (WAKE_UP, STOP_MEASUREMENT, START_MEASUREMENT)
+COMMAND_GAP_S = 0.05  # [s] after each start-up command: longer than its execution time (20 ms at most)
 
 
 # ------------------------------------------------------------------ decoding

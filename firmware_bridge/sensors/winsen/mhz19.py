@@ -62,9 +62,14 @@ Notes
   opens (a citizen kit is carried indoors and out, and an indoor baseline
   drags the readings down), and ``mhz19-abc`` writes :data:`ABC_ON`
   instead, for a sensor that stays outdoors or in a room aired every day.
-  Tasmota reports that the sensor switches ABC back on when it reboots: a
-  sensor power-cycled while the port stays open keeps ABC until the port is
-  reopened.
+  The sensor switches ABC back on when it reboots (Tasmota
+  ``xsns_15_mhz19.ino``: "After bootup of the sensor the ABC will be
+  enabled"), for instance when its power is cut while the USB adapter keeps
+  the port open.  Its boot answers (U1U2 = 15000, SS = 1, 0 ppm) after good
+  readings tell the reader so, and ``mhz19`` writes :data:`ABC_OFF` again
+  (:data:`REBOOT_COMMANDS`) once the first good reading after the boot has
+  arrived, which is when Tasmota sends it; ``mhz19-abc`` has nothing to
+  resend.
 - Commands are answered ``FF cmd ...`` with a valid checksum (WifWaf/MH-Z19
   reads such an answer after every command; ESPEasy counts them as
   acknowledgements).  :func:`find_frame` cuts them out and :func:`decode`
@@ -130,6 +135,7 @@ ABC_ON = command(CMD_ABC, b"\xa0")
 ABC_OFF = command(CMD_ABC, b"\x00")
 ZERO_CALIBRATION = command(CMD_ZERO)
 INIT_COMMANDS: tuple[bytes, ...] = (ABC_OFF,)
+REBOOT_COMMANDS: tuple[bytes, ...] = (ABC_OFF,)  # the sensor boots with ABC on
 ABC_INIT_COMMANDS: tuple[bytes, ...] = (ABC_ON,)
 
 

@@ -189,7 +189,9 @@ def trips(con: duckdb.DuckDBPyConnection, campaign: str | None, day: date, priva
     """The day's trips, newest first: mode, speed, distance and PM2.5 along each route."""
     start, end = store.day_bounds(day, tz)
     points, summary, masked = segments(con, campaign, start, min(end, now + timedelta(seconds=1)), privacy)
-    found = moves(summary).sort_values("start", ascending=False).head(limit)
+    found = moves(summary)
+    if len(found):  # no position at all today: a summary without columns
+        found = found.sort_values("start", ascending=False).head(limit)
     items = [
         Trip(device=str(row["device"]), start=row["start"], end=row["end"], duration_s=float(row["duration_s"]),
              distance_m=float(row["distance_m"]), speed_median_ms=number_or_none(row["speed_median_ms"]), mode=row["mode"],

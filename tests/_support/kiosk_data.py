@@ -71,9 +71,22 @@ def kit_records(kit: Kit, end: pd.Timestamp, minutes: int = 62, seed: int = 0) -
     return frame
 
 
-def all_kits(end: pd.Timestamp, minutes: int = 62) -> pd.DataFrame:
-    """Records of the three :data:`KITS` up to ``end``."""
-    return pd.concat([kit_records(k, end, minutes, seed=i) for i, k in enumerate(KITS)], ignore_index=True)
+def all_kits(end: pd.Timestamp, minutes: int = 62, kits: tuple[Kit, ...] = KITS) -> pd.DataFrame:
+    """Records of ``kits`` (the three :data:`KITS`) up to ``end``."""
+    return pd.concat([kit_records(k, end, minutes, seed=i) for i, k in enumerate(kits)], ignore_index=True)
+
+
+# Twelve kits as a large exhibition lends them: long names, PM2.5 in every EAQI band from good to
+# extremely poor, a few hundred metres apart.
+MANY_KITS = tuple(
+    Kit(name, pm, 420.0 + 35 * i, 18.5 + 0.4 * i, 48.80 + 0.004 * i, 2.12 + 0.004 * i)
+    for i, (name, pm) in enumerate([
+        ("kit-montsouris", 6.0), ("kit-bastille", 16.0), ("kit-periph-est", 34.0), ("kit-porte-de-la-chapelle", 60.0),
+        ("kit-gare-saint-lazare", 130.0), ("kit-belleville", 4.0), ("kit-parc-andre-citroen", 22.0),
+        ("kit-10", 9.0), ("kit-canal-saint-martin", 45.0), ("kit-ecole-jules-ferry", 300.0), ("kit-12", 12.0),
+        ("kit-bibliotheque-municipale", 80.0),
+    ])
+)
 
 
 DESK = (48.80360, 2.12500)  # Place d'Armes, Versailles: where kits are lent

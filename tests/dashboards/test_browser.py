@@ -10,8 +10,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
-from kiosk_data import CAMPAIGN, KITS, PMS, all_kits
+from kiosk_data import CAMPAIGN, KITS, MANY_KITS, PMS, all_kits
 from readings_table import insert_readings
+from screen_checks import SIZES, contrast_problems, layout_problems, problems_at_every_size, settled
 
 from dashboards.app import create_app
 from dashboards.live import LiveHub
@@ -35,6 +36,15 @@ def open_kiosk(open_page, db: duckdb.DuckDBPyConnection, hub: LiveHub, serve) ->
         return kiosk
 
     yield _open
+
+
+CARD_PARTS = (".kit-name, .block-head, .label, .value, .num, .meta, .age-line, .mean, .chip, .chart, .tiles, .tile, "
+              ".position, .coord")
+
+
+def card_problems(page: Any) -> list[str]:
+    """Parts of the live cards drawn outside their card, or text cut off."""
+    return layout_problems(page, ".kit", CARD_PARTS, "card")
 
 
 def reading(device: str, values: dict[str, float], sensor: str = PMS) -> dict[str, Any]:
@@ -82,7 +92,7 @@ def test_the_language_switch_changes_every_label(open_kiosk):
     device = KITS[0].device
     french = page.locator("body").inner_text()
     for text in ("Qualité de l'air en direct", "Capteurs citoyens à bas coût — valeurs indicatives",
-                 "Particules fines PM2,5", "Position GPS", "moy. 24 h", "il y a", "English", "instantané"):
+                 "Particules fines PM2,5", "Position GPS", "moy. 24\u202fh\u202f:", "il y a", "English", "instantané"):
         assert text in french
 
     page.locator("#lang-switch").click()
@@ -117,7 +127,7 @@ def test_the_badge_says_paused_when_no_reading_came_for_ten_seconds(open_kiosk, 
     expect(status).to_have_attribute("data-status", "stale", timeout=3000)
     expect(status).to_have_text("Données en pause")
     age = kiosk.page.locator(f'[data-device="{KITS[0].device}"] [data-q="pm2_5"] .age')
-    expect(age).to_have_text(re.compile(r"il y a \d+ (s|min)"))  # the last values stay, with their age
+    expect(age).to_have_text(re.compile(r"il y a \d+\s(s|min)"))  # the last values stay, with their age
     expect(kiosk.number(KITS[0].device, "pm2_5")).not_to_have_text("—")
     hub.publish(reading(KITS[0].device, {"pm2_5": 9.0}))
     expect(status).to_have_attribute("data-status", "live", timeout=3000)
@@ -128,10 +138,13 @@ def test_the_badge_says_paused_when_the_event_stream_is_cut(open_kiosk, hub):
     from playwright.sync_api import expect
 
     kiosk = open_kiosk()
+    kiosk.page.set_viewport_size({"width": 1280, "height": 720})  # the badge's text is no longer "large" there
     hub.close()  # ends every stream: the page loses its link and keeps trying
     status = kiosk.page.locator("#status")
     expect(status).to_have_attribute("data-status", "offline", timeout=3000)
     expect(status).to_have_text("Données en pause — connexion perdue")
+    assert contrast_problems(kiosk.page, ".top *") == []
+    assert problems_at_every_size(kiosk.page, lambda: layout_problems(kiosk.page, ".top", "*", "header")) == {}
     expect(kiosk.number(KITS[0].device, "pm2_5")).not_to_have_text("—")  # the last values stay on screen
     kiosk.assert_clean()
 
@@ -153,4 +166,82 @@ def test_screenshot_of_three_live_kits(open_kiosk, hub, shots):
     page.locator("#lang-switch").click()
     expect(page.locator("#status")).to_have_text("Live")
     page.screenshot(path=str(shots / "dashboard-en.png"))
+    kiosk.assert_clean()
+
+
+@pytest.fixture
+def open_many(open_page, db: duckdb.DuckDBPyConnection, hub: LiveHub, serve) -> Callable[..., Any]:
+    """Open the live page of a server over the twelve kits of :data:`MANY_KITS`."""
+    insert_readings(db, all_kits(pd.Timestamp.now(tz="UTC"), kits=MANY_KITS))
+    base = serve(create_app(lambda: db.cursor(), hub, campaign=CAMPAIGN, title="qsec"))
+
+    def _open(query: str = "", clock: bool = False) -> Any:
+        kiosk = open_page(f"{base}/screen/live{query}", clock=clock)
+        last = kiosk.page.locator(".kit").nth(len(MANY_KITS) - 1)
+        last.locator(".hero .num").filter(has_not_text="—").wait_for(timeout=5000)
+        kiosk.page.locator(".kit .chart .trace").nth(len(MANY_KITS) - 1).wait_for(timeout=5000)  # the means are in
+        return kiosk
+
+    return _open
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_twelve_kits_each_fit_their_card_on_every_screen(open_many, lang, shots):
+    kiosk = open_many(f"?lang={lang}&replay_after=0")
+    page = kiosk.page
+    for width, height in SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        assert settled(page, lambda: card_problems(page)) == [], f"{width}×{height}"
+        if lang == "fr" and width in (1920, 1080):
+            page.screenshot(path=str(shots / f"screen-live-12-kits{'-portrait' if width < height else ''}.png"))
+        smallest = page.evaluate("""() => Math.min(...[...document.querySelectorAll('.kit .hero .num')]
+            .map((el) => parseFloat(getComputedStyle(el).fontSize)))""")
+        assert smallest >= 0.045 * min(width, height), f"hero numbers of {smallest:.0f} px at {width}×{height}"
+        inside = layout_problems(page, ".kits", ".kit", "grid")
+        assert inside == [], f"cards off the screen at {width}×{height}"
+    kiosk.assert_clean()
+
+
+def test_kits_joining_one_by_one_over_the_stream_keep_every_card_fitted(open_page, db, hub, serve):
+    from playwright.sync_api import expect
+
+    base = serve(create_app(lambda: db.cursor(), hub, campaign=CAMPAIGN, title="qsec"))
+    kiosk = open_page(f"{base}/screen/live?replay_after=0")
+    page = kiosk.page
+    expect(page.locator("#live-waiting")).to_have_text("En attente des capteurs…")
+    kiosk.wait(lambda: hub.subscribers >= 1, timeout=15, what="the page's event stream")
+    for n, kit in enumerate(MANY_KITS, start=1):
+        values = {"pm2_5": kit.pm2_5, "pm10": kit.pm2_5 * 1.5, "pm1": kit.pm2_5 * 0.7}
+        hub.publish(reading(kit.device, values))
+        hub.publish(reading(kit.device, {"co2": kit.co2, "temperature": kit.temperature}, sensor="winsen-mhz19"))
+        expect(page.locator(".kit")).to_have_count(n, timeout=2000)
+        expect(kiosk.number(kit.device, "temperature")).not_to_have_text("—", timeout=2000)
+        expect(page.locator("#live-waiting")).to_be_hidden()
+        assert settled(page, lambda: card_problems(page)) == [], f"{n} kits"
+    # a sensor gone wild: values far out of every band still fit their boxes
+    hub.publish(reading(MANY_KITS[0].device, {"pm2_5": 2345.6, "pm10": 4321.0, "pm1": 1999.9}))
+    hub.publish(reading(MANY_KITS[0].device, {"co2": 10000.0, "temperature": -12.5}, sensor="winsen-mhz19"))
+    expect(kiosk.number(MANY_KITS[0].device, "pm2_5")).to_have_text("2\u202f345,6", timeout=2000)
+    assert settled(page, lambda: card_problems(page)) == [], "out of band"
+    kiosk.assert_clean()
+
+
+def test_numbers_keep_their_contrast_on_every_band_fresh_and_old(open_page, db, hub, serve):
+    from playwright.sync_api import expect
+
+    base = serve(create_app(lambda: db.cursor(), hub, campaign=CAMPAIGN, title="qsec"))
+    kiosk = open_page(f"{base}/screen/live?replay_after=0", clock=True)
+    page = kiosk.page
+    kiosk.wait(lambda: hub.subscribers >= 1, timeout=15, what="the page's event stream")
+    levels = (5.0, 15.0, 22.0, 40.0, 60.0, 100.0)  # one per EAQI 2021 band of PM2.5
+    for i, pm in enumerate(levels):
+        hub.publish(reading(f"kit-{i}", {"pm2_5": pm, "pm10": pm * 1.9, "pm1": pm * 0.7}))
+    expect(page.locator(".kit .hero[data-band]")).to_have_count(len(levels), timeout=3000)
+    page.wait_for_timeout(500)  # the band colours fade in over 0.4 s
+    fresh = contrast_problems(page, ".kit *")
+    assert fresh == [], "\n".join(fresh)
+    page.clock.fast_forward("01:10")  # every number is now more than 60 s old: dimmed
+    expect(page.locator(".kit .hero.old")).to_have_count(len(levels), timeout=3000)
+    old = contrast_problems(page, ".kit *")
+    assert old == [], "\n".join(old)
     kiosk.assert_clean()

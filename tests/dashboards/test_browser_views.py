@@ -9,8 +9,9 @@ import duckdb
 import pandas as pd
 import pytest
 from harness import wait_until
-from kiosk_data import CAMPAIGN, PMS, lent_kit_day, positions_in
+from kiosk_data import CAMPAIGN, MANY_KITS, PMS, all_kits, lent_kit_day, positions_in
 from readings_table import insert_readings
+from screen_checks import layout_problems, problems_at_every_size
 
 from dashboards.app import create_app
 from dashboards.i18n import LABELS
@@ -30,6 +31,25 @@ READY = {  # what each view shows once its data are in
     "walk": ".walk-detail:not([hidden]) .walk-title",
 }
 SKIP = {"language_name", "decimal_locale", "walk_code_placeholder"}  # the switch names the other language
+# boxes whose parts must stay inside them (SVG drawings are clipped by their own box)
+BOXES = {".view:not([hidden])": "view", ".top": "header", ".bottom": "footer", ".trip": "trip", ".figure": "figure",
+         ".map-panel": "map panel", ".walk-item": "walk", ".walk-side": "walk detail", ".who-row": "WHO row"}
+UNITS = r"(?:µg/m³|km/h|km|min|h|s|ppm)"
+
+
+def view_problems(page) -> list[str]:
+    """Parts of the screen outside their box, or text cut off."""
+    parts = "*:not(svg *):not(.who-mark)"  # the guideline's tick stands out of its bar on purpose
+    return [problem for box, name in BOXES.items() for problem in layout_problems(page, box, parts, name)]
+
+
+def typography_problems(page, lang: str) -> list[str]:
+    """A number parted from its unit, a French colon without its narrow no-break space, a decimal point in French."""
+    text = re.sub(r"https?://\S+", "", page.locator("body").inner_text())  # the walk's address
+    found = re.findall(rf"\d[ \t]{UNITS}\b", text)
+    if lang == "fr":
+        found += re.findall(r"\S*[ \t\u00a0][:;]", text) + re.findall(r"\d\.\d", text)
+    return found
 
 
 def french_only() -> list[str]:
@@ -65,6 +85,8 @@ def test_every_view_is_complete_offline_and_switches_every_label_to_english(view
                    what="the walk's map")
     page.wait_for_timeout(500)  # let late requests finish, so a failure would be seen
     page.screenshot(path=str(shots / f"screen-{view}.png"))
+    assert typography_problems(page, "fr") == []
+    assert problems_at_every_size(page, lambda: view_problems(page)) == {}
     kiosk.assert_clean()
 
     page.locator("#lang-switch").click()
@@ -74,8 +96,61 @@ def test_every_view_is_complete_offline_and_switches_every_label_to_english(view
     english = page.locator("body").inner_text()
     left = [piece for piece in french_only() if piece in english]
     assert left == [], f"French left on the English {view} view"
+    assert typography_problems(page, "en") == []
+    assert problems_at_every_size(page, lambda: view_problems(page)) == {}
     if view in ("map", "walk", "who"):
+        page.wait_for_timeout(300)  # back at 1920×1080
         page.screenshot(path=str(shots / f"screen-{view}-en.png"))
+    kiosk.assert_clean()
+
+
+@pytest.mark.parametrize("view", ["who", "chart", "map"])
+def test_twelve_kits_stay_on_every_screen_in_both_languages(view, db, hub, serve, open_page):
+    from playwright.sync_api import expect
+
+    insert_readings(db, all_kits(pd.Timestamp.now(tz="UTC"), kits=MANY_KITS))
+    base = serve(create_app(lambda: db.cursor(), hub, campaign=CAMPAIGN, title="qsec"))
+    kiosk = open_page(f"{base}/screen/{view}?replay_after=0")
+    page = kiosk.page
+    n = len(MANY_KITS)  # the WHO view adds all kits together and the guideline's legend
+    ready = {"who": (".who-row", n + 2), "chart": ("svg.big-chart polyline.series", n), "map": (".map-panel .head", n)}
+    expect(page.locator(ready[view][0])).to_have_count(ready[view][1], timeout=10_000)
+    assert problems_at_every_size(page, lambda: view_problems(page)) == {}
+    page.locator("#lang-switch").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    assert problems_at_every_size(page, lambda: view_problems(page)) == {}
+    if view == "chart":  # drawn in the box's proportions: a glyph is as wide in portrait as in landscape
+        page.set_viewport_size({"width": 1080, "height": 1920})
+        kiosk.wait(lambda: abs(page.evaluate("""() => { const svg = document.querySelector('svg.big-chart');
+            const [,, w, h] = svg.getAttribute('viewBox').split(' ').map(Number);
+            return (w / h) / (svg.clientWidth / svg.clientHeight) - 1; }""")) < 0.02, timeout=3,
+                   what="the chart to take its box's proportions")
+    kiosk.assert_clean()
+
+
+@pytest.mark.parametrize("view, message", [("trips", ".trips-empty"), ("map", ".map-empty"),
+                                           ("chart", ".chart-none"), ("summary", ".summary-since"),
+                                           ("who", ".who-verdict"), ("walk", ".walk-none")])
+def test_an_empty_view_says_so_in_the_middle_of_the_screen(view, message, db, hub, serve, open_page):
+    from playwright.sync_api import expect
+
+    # a campaign of its own: the screens' answers are cached process-wide by campaign and day
+    base = serve(create_app(lambda: db.cursor(), hub, campaign="salon-vide-2026", title="qsec"))
+    kiosk = open_page(f"{base}/screen/{view}?replay_after=0")
+    page = kiosk.page
+    note = page.locator(f"#view-{view} {message}")
+    note.filter(has_text=re.compile(r"\w")).wait_for(timeout=10_000)
+    page.wait_for_timeout(300)  # a failing request would be seen
+    kiosk.assert_clean()
+    if view == "summary":
+        expect(page.locator(".figure")).to_have_count(0)  # no six zeros
+    for width, height in () if view == "walk" else ((1920, 1080), (1080, 1920)):  # the walk's list is on the left
+        page.set_viewport_size({"width": width, "height": height})
+        box = page.locator(f"#view-{view}").bounding_box()
+        kiosk.wait(lambda: (note.bounding_box() or {"height": 0})["height"] > 0, timeout=3, what="the message")
+        said = note.bounding_box()
+        middle = said["y"] + said["height"] / 2
+        assert box["y"] + box["height"] / 4 < middle < box["y"] + 3 * box["height"] / 4, f"{width}×{height}"
     kiosk.assert_clean()
 
 

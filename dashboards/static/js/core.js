@@ -49,10 +49,28 @@
     return node;
   };
   Q.locale = () => Q.label("decimal_locale");
+  // CSS pixels per --u (kiosk.css: 1 on a 1920×1080 screen): views that draw to scale measure with it.
+  let probe = null;
+  Q.u = () => {
+    if (!probe) {
+      probe = Q.el("div", "u-probe");
+      probe.setAttribute("aria-hidden", "true");
+      document.body.append(probe);
+    }
+    return probe.getBoundingClientRect().width / 1000 || 1;
+  };
   Q.quantityName = (q) => {
     const meta = config.quantities[q];
     const name = state.lang === "fr" ? meta.long_name_fr : meta.long_name;
     return name.charAt(0).toUpperCase() + name.slice(1);
+  };
+  // Shrink a line of text that does not fit its box, down to ``floor`` of its size (then the CSS
+  // ellipsis, if any, cuts it).
+  Q.fitText = (node, floor = 0.75) => {
+    node.style.fontSize = "";
+    if (!node.clientWidth || node.scrollWidth <= node.clientWidth) return;
+    const size = parseFloat(window.getComputedStyle(node).fontSize);
+    node.style.fontSize = `${Math.max(floor, (node.clientWidth - 1) / node.scrollWidth) * size}px`;
   };
   const formatters = new Map();
   Q.number = (value, decimals) => {
@@ -63,13 +81,15 @@
     return formatters.get(key).format(value);
   };
   Q.format = (value, q) => Q.number(value, config.quantities[q].decimals);
+  // A number and its unit, never parted: narrow no-break space in French, no-break space in English.
+  Q.withUnit = (text, unit) => `${text}${state.lang === "fr" ? "\u202f" : "\u00a0"}${unit}`;
   Q.ago = (ms) => {
     const s = Math.max(0, Math.round(ms / 1000));
     let text;
-    if (s < 60) text = `${s} s`;
-    else if (s < 3600) text = `${Math.floor(s / 60)} min`;
-    else if (s < 86400) text = `${Math.floor(s / 3600)} h`;
-    else text = `${Math.floor(s / 86400)} ${Q.label("day")}`;
+    if (s < 60) text = Q.withUnit(s, "s");
+    else if (s < 3600) text = Q.withUnit(Math.floor(s / 60), "min");
+    else if (s < 86400) text = Q.withUnit(Math.floor(s / 3600), "h");
+    else text = Q.withUnit(Math.floor(s / 86400), Q.label("day"));
     return Q.label("ago", { n: text });
   };
   Q.time = (ms) => new Date(ms).toLocaleTimeString(Q.locale(), { hour: "2-digit", minute: "2-digit" });
@@ -344,7 +364,7 @@
     legend.replaceChildren();
     let lower = 0;
     for (const band of Q.bands(config.hero) || []) {
-      const range = band.upper === null ? `> ${lower}` : `${lower}–${band.upper}`;
+      const range = band.upper === null ? `>\u00a0${lower}` : `${lower}–${band.upper}`;
       const item = Q.el("li", "", `${Q.bandName(band)} ${range}`);
       Q.paint(item, band);
       legend.append(item);

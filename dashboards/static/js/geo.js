@@ -99,7 +99,7 @@
     scale.append(
       Q.svg("path", { d: `M${x0},${y0 - 10}V${y0}H${(x0 + px).toFixed(1)}V${y0 - 10}` }),
       Object.assign(Q.svg("text", { x: (x0 + px / 2).toFixed(1), y: y0 - 16, "text-anchor": "middle" }), {
-        textContent: metres >= 1000 ? `${Q.number(metres / 1000, 0)} km` : `${metres} m`,
+        textContent: metres >= 1000 ? Q.withUnit(Q.number(metres / 1000, 0), "km") : Q.withUnit(metres, "m"),
       }),
     );
     const nx = f.width - 44;

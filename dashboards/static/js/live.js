@@ -7,6 +7,12 @@
   const { config } = Q;
   const CHART_W = 600;
   const CHART_H = 150;
+  // Size [--u] a card needs at --k = 1 in each density (its parts at their least height, measured,
+  // plus room for the chart): all its parts; without the GPS position, the tiles' ages and means and
+  // the chart's caption; only the name, the large number and the chart.
+  const CARD_W = 580;
+  const DENSITIES = [["full", 880], ["compact", 700], ["minimal", 510]];
+  const ENOUGH_K = 0.7; // a density is kept while its cards are at least this scale
   const cards = new Map(); // device -> card
   let container = null;
 
@@ -30,7 +36,7 @@
     mean.append(meanText, meanChip);
     meta.append(ageLine, mean);
     block.append(head, value, meta);
-    card.blocks[q] = { block, name, chip, num, age, mean: meanText, meanChip, q };
+    card.blocks[q] = { block, name, chip, value, num, age, mean: meanText, meanChip, q };
     return block;
   }
 
@@ -38,7 +44,8 @@
     const card = { kit, blocks: {}, node: Q.el("section", "kit") };
     card.node.dataset.device = kit.device;
     const head = Q.el("div", "kit-head");
-    head.append(Q.el("h2", "kit-name", kit.device));
+    card.name = Q.el("h2", "kit-name", kit.device);
+    head.append(card.name);
     card.node.append(head, valueBlock(card, config.hero, "hero"));
 
     const chart = Q.el("figure", "chart");
@@ -78,14 +85,49 @@
     return card;
   }
 
+  // The grid that gives n cards of height h [--u] the largest scale in a width × height box [--u].
+  function bestGrid(n, h, width, height, gap) {
+    let best = { cols: 1, rows: n, k: 0 };
+    for (let cols = 1; cols <= n; cols += 1) {
+      const rows = Math.ceil(n / cols);
+      const k = Math.min(1, (width - (cols - 1) * gap) / cols / CARD_W, (height - (rows - 1) * gap) / rows / h);
+      if (k > best.k + 1e-6) best = { cols, rows, k };
+    }
+    return best;
+  }
+
+  // Columns, scale and density from the room the grid has, so the cards fit whatever the screen
+  // (landscape, portrait) and however many kits there are.
   function layout() {
     const n = cards.size;
-    const rows = n <= 4 ? 1 : n <= 8 ? 2 : 3;
-    const cols = Math.max(1, Math.ceil(n / rows));
-    container.style.setProperty("--cols", String(cols));
-    container.style.setProperty("--k", String(Math.min(1, 3.2 / cols, 1.05 / rows)));
     container.dataset.count = String(n);
     Q.byId("live-waiting").hidden = n > 0;
+    if (!n || !container.clientWidth) return;
+    const u = Q.u();
+    const style = window.getComputedStyle(container);
+    const width = (container.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight)) / u;
+    const height = (container.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom)) / u;
+    const gap = parseFloat(style.columnGap) / u;
+    let chosen = null;
+    for (const [density, h] of DENSITIES) {
+      chosen = { density, ...bestGrid(n, h, width, height, gap) };
+      if (chosen.k >= ENOUGH_K) break;
+    }
+    container.style.setProperty("--cols", String(chosen.cols));
+    container.dataset.density = chosen.density;
+    let k = chosen.k;
+    for (let pass = 0; pass < 3; pass += 1) {
+      container.style.setProperty("--k", k.toFixed(3));
+      // text longer than the measure (a long band name wrapping): shrink until every card holds its parts
+      const over = Math.max(...[...cards.values()].map((card) => card.node.scrollHeight / card.node.clientHeight));
+      if (!(over > 1.005)) break;
+      k = (k / over) * 0.99;
+    }
+  }
+
+  function refit() {
+    layout();
+    for (const card of cards.values()) labelCard(card);
   }
 
   function addCard(kit) {
@@ -93,23 +135,17 @@
     cards.set(kit.device, card);
     const after = [...cards.keys()].sort().find((name) => name > kit.device);
     container.insertBefore(card.node, after ? cards.get(after).node : null);
-    layout();
-    // a new card narrows the others: fit every card's labels again, not only the new one's
-    for (const each of cards.values()) labelCard(each);
+    // a new card narrows the others: lay out and fit every card's text again, not only the new one's
+    refit();
     renderCard(card);
   }
 
-  function fitText(node) {
-    node.style.fontSize = "";
-    if (!node.clientWidth || node.scrollWidth <= node.clientWidth) return;
-    const size = parseFloat(window.getComputedStyle(node).fontSize);
-    node.style.fontSize = `${Math.max(0.75, node.clientWidth / node.scrollWidth) * size}px`;
-  }
-
   function labelCard(card) {
+    Q.fitText(card.name);
     for (const block of Object.values(card.blocks)) {
       block.name.textContent = Q.quantityName(block.q);
-      fitText(block.name);
+      Q.fitText(block.name);
+      Q.fitText(block.value, 0.5);
     }
     card.posName.textContent = Q.label("position");
     card.coords.latitude.axis.textContent = Q.label("lat");
@@ -124,7 +160,10 @@
     const block = card.blocks[q];
     const v = card.kit.values[q];
     if (block) {
-      block.num.textContent = v ? Q.format(v.value, q) : "—";
+      const text = v ? Q.format(v.value, q) : "—";
+      const longer = text.length !== block.num.textContent.length;
+      block.num.textContent = text;
+      if (longer) Q.fitText(block.value, 0.5); // 9,0 -> 10,0: the number may no longer fit
       const band = v ? Q.band(q, v.value) : null;
       if (q === config.hero) Q.paint(block.block, band);
       else Q.paint(block.chip, band);
@@ -199,7 +238,7 @@
       const p = points[points.length - 1];
       node.append(Q.svg("line", { class: "dot", x1: x(p.minute), y1: y(p.mean), x2: x(p.minute), y2: y(p.mean) }));
     }
-    card.top.textContent = `${top} ${config.quantities[config.hero].unit}`;
+    card.top.textContent = Q.withUnit(top, config.quantities[config.hero].unit);
     card.empty.hidden = points.length > 0;
   }
 
@@ -227,30 +266,25 @@
           renderMeans(card);
           renderChart(card);
         }
+        layout(); // a mean's band name may have taken a second line
       });
       Q.on("tick", () => {
         for (const card of cards.values()) renderAges(card);
       });
       Q.on("lang", () => {
-        for (const card of cards.values()) {
-          labelCard(card);
-          renderCard(card);
-        }
+        for (const card of cards.values()) renderCard(card);
+        refit(); // the other language's words are longer or shorter
       });
       Q.on("reset", () => {
         for (const card of cards.values()) card.node.remove();
         cards.clear();
         layout();
       });
-      window.addEventListener("resize", () => {
-        for (const card of cards.values()) labelCard(card);
-      });
+      window.addEventListener("resize", refit);
       window.setInterval(() => {
         for (const card of cards.values()) renderChart(card);
       }, Q.MINUTE);
     },
-    show() {
-      for (const card of cards.values()) labelCard(card);
-    },
+    show: refit,
   });
 })();

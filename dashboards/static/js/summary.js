@@ -13,8 +13,10 @@
 
   function render(section, data) {
     const grid = section.querySelector(".figures");
-    if (!data) {
+    const since = section.querySelector(".summary-since");
+    if (!data || !data.first) { // nothing measured yet: say so, not six zeros
       grid.replaceChildren();
+      since.textContent = data ? Q.label("summary_empty") : "";
       return;
     }
     grid.replaceChildren(
@@ -25,9 +27,12 @@
       figure("days", Q.number(data.days, 0)),
       figure("records", Q.number(data.records, 0)),
     );
-    const since = data.first ? Q.label("summary_since", { date: Q.date(data.first) }) : Q.label("summary_empty");
-    section.querySelector(".summary-since").textContent = since;
+    for (const value of grid.querySelectorAll(".figure-value")) Q.fitText(value, 0.4); // 1 234 567 records
+    since.textContent = Q.label("summary_since", { date: Q.date(data.first) });
   }
 
   Q.dataView("summary", "screen/summary", render);
+  window.addEventListener("resize", () => {
+    for (const value of document.querySelectorAll(".figure-value")) Q.fitText(value, 0.4);
+  });
 })();

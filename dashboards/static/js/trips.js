@@ -35,11 +35,11 @@
     const stats = Q.el("div", "trip-stats");
     const speed = trip.speed_median_ms === null ? "—" : Q.number(trip.speed_median_ms * 3.6, 1);
     stats.append(
-      stat(`${Q.number(trip.distance_m / 1000, 1)} km`, Q.label("distance")),
-      stat(`${Q.number(trip.duration_s / 60, 0)} min`, Q.label("duration")),
-      stat(`${speed} km/h`, Q.label("speed_median")),
+      stat(Q.withUnit(Q.number(trip.distance_m / 1000, 1), "km"), Q.label("distance")),
+      stat(Q.withUnit(Q.number(trip.duration_s / 60, 0), "min"), Q.label("duration")),
+      stat(Q.withUnit(speed, "km/h"), Q.label("speed_median")),
     );
-    const exposure = stat(trip.pm2_5 === null ? "—" : `${Q.format(trip.pm2_5, "pm2_5")} µg/m³`, Q.label("exposure"));
+    const exposure = stat(trip.pm2_5 === null ? "—" : Q.withUnit(Q.format(trip.pm2_5, "pm2_5"), "µg/m³"), Q.label("exposure"));
     Q.paint(exposure, Q.band("pm2_5", trip.pm2_5));
     exposure.classList.add("exposure");
     stats.append(exposure);

@@ -91,7 +91,7 @@
     box.querySelector(".walk-url").textContent = detail.summary_url;
     const mean = box.querySelector(".walk-mean");
     const band = Q.band("pm2_5", w.pm2_5);
-    mean.replaceChildren(w.pm2_5 === null ? "—" : `${Q.format(w.pm2_5, "pm2_5")} µg/m³`,
+    mean.replaceChildren(w.pm2_5 === null ? "—" : Q.withUnit(Q.format(w.pm2_5, "pm2_5"), "µg/m³"),
       Q.el("small", "", `${Q.label("walk_breathed")}${band ? ` · ${Q.bandName(band)}` : ""}`));
     Q.paint(mean, band);
     box.querySelector(".walk-facts").textContent = Q.label("walk_facts", {

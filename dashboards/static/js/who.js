@@ -14,7 +14,7 @@
     const mark = Q.el("span", "who-mark");
     mark.style.left = `${(guideline / top) * 100}%`;
     track.append(fill, mark);
-    row.append(track, Q.el("span", "who-value", `${Q.format(value, "pm2_5")} µg/m³`));
+    row.append(track, Q.el("span", "who-value", Q.withUnit(Q.format(value, "pm2_5"), "µg/m³")));
     return row;
   }
 
@@ -25,6 +25,7 @@
     const pm10 = section.querySelector(".who-pm10");
     const note = section.querySelector(".who-note");
     bars.replaceChildren();
+    bars.classList.remove("two");
     const today = !data || Q.state.mode !== "replay" || Q.state.replay.source !== "store";
     const when = today ? Q.label("today") : Q.label("on_day", { date: Q.date(data.day) });
     if (!data || data.overall.pm2_5 === null) {
@@ -46,8 +47,12 @@
     bars.append(bar(Q.label("all_kits"), mean, g, top));
     const legend = Q.el("li", "who-row who-legend");
     legend.append(Q.el("span", "who-name", ""), Q.el("span", "who-mark-label", Q.label("who_mark", { g: Q.number(g, 0) })));
-    legend.lastChild.style.marginLeft = `calc(${(g / top) * 100}% - 0.2em)`;
+    legend.style.setProperty("--at", String(g / top));
     bars.append(legend);
+    // more than six kits: two columns, so the verdict and the note stay on screen
+    const rows = bars.children.length;
+    bars.classList.toggle("two", rows > 7);
+    bars.style.setProperty("--half", String(Math.ceil(rows / 2)));
     if (data.overall.pm10 !== null) {
       pm10.textContent = Q.label(data.verdict.pm10 === "above" ? "who_pm10_above" : "who_pm10_below", {
         v: Q.format(data.overall.pm10, "pm10"), g: Q.number(data.guideline.pm10, 0),

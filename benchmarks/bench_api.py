@@ -14,22 +14,28 @@ The routes:
 
 ``readings``   ``GET /research/v1/readings`` — one device, one day, 100
                records a page.  Each request is drawn at random from a mix
-               of 30: 5 devices × 3 quantity sets (PM2.5, PM10, both) ×
-               (the first page, the page after it through ``cursor``)
+               of 60: 5 devices × 3 quantity sets (PM2.5, PM10, both) ×
+               4 depths in the day (the first page, the page after it, a
+               page from noon and one from 23:58, through ``cursor``)
 ``aggregate``  ``GET /research/v1/readings/aggregate`` — one device, one day,
                PM2.5 hourly means with coverage
 ``floor``      ``GET /research/v1/flags`` — no store access: the cost of
                HTTP, FastAPI and the token check, measured in the same run
 
-The server runs three times on copies of the store, always with the
+The server runs four times on copies of the store, always with the
 store's change feed (``research_router(..., versions=…)``, as ``qsec up``):
 
-``cold``       with a page cache of 0 bytes: every request reads the store
-               (the cost of a page the cache does not hold);
-``cached``     with the page cache, nothing writing during the run: after
-               the warm-up every page of the mix is answered from memory
-               (clients asking again for pages that have not changed);
-``live``       with the page cache while a live campaign goes on: a thread
+``store``      no page cache, no resident blocks: every request is a query
+               of the store (the cost of a page of a day nobody asked for
+               yet, or of a selection blocks do not serve);
+``blocks``     no page cache, resident blocks (:mod:`dashboards.research.blocks`):
+               every page is cut anew from the day's columns in memory, read
+               once from the store by the warm-up (the cost of a page the
+               page cache does not hold);
+``cached``     with the page cache and blocks, nothing writing during the run:
+               after the warm-up every page of the mix is answered from
+               memory (clients asking again for pages that have not changed);
+``live``       with the page cache and blocks while a live campaign goes on: a thread
                of the server commits records of the *next* day (the
                campaign's today) for the same 5 devices, 1 record/s each,
                every 200 ms, through ingest's own path (``Store.write_arrow``,
@@ -45,14 +51,15 @@ latency is the number of clients over the throughput (Little's law), so
 the CPU time a request costs the server bounds the p50 and the p99: the
 last lines print that bound.
 
-Goal: p99 < 100 ms for ``readings`` with 50 clients.  Medians of the
+Goal: p99 < 100 ms for ``readings`` with 50 clients, whichever server.  Medians of the
 repeats, and each p99 as a ratio to the floor's p99 of the same run.
 
     python benchmarks/bench_api.py            # 3 repeats, 40 requests per client
     python benchmarks/bench_api.py --quick    # 3 repeats, 8 requests per client
     python benchmarks/bench_api.py --profile  # also a cProfile of each server (its main thread)
     python benchmarks/bench_api.py --quick --mode live     # one server only
-    python benchmarks/bench_api.py --query    # the page's query alone, participant join left out or forced
+    python benchmarks/bench_api.py --query    # a page alone: the store's query by depth, join left out or forced,
+                                              # and a page cut from blocks, and reading a block
 
 Sources
 -------
@@ -82,6 +89,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -101,7 +109,7 @@ GOAL_MS = 100.0
 DAY: dict[str, object] = {"start": "2026-05-01T00:00:00Z", "end": "2026-05-02T00:00:00Z"}
 DEVICES = tuple(f"kit-0{i}" for i in range(5))
 QUANTITY_SETS = (["pm2_5"], ["pm10"], ["pm2_5", "pm10"])
-MODES = ("cold", "cached", "live")
+MODES = ("store", "blocks", "cached", "live")
 LIVE_HZ = 1.0  # [records/s] per device, in live mode
 LIVE_COMMIT_S = 0.2  # [s] between ingest's commits, in live mode
 LIVE_MIN_S = 5.0  # [s] each 50-client run lasts at least, in live mode: some 25 commits
@@ -113,12 +121,14 @@ def serve(store: str, port: int, pepper: str, mode: str) -> None:
     import uvicorn
     from fastapi import FastAPI
 
+    from dashboards.heap import freeze_startup
     from dashboards.research import DataVersions, ResearchSettings, research_router
     from ingest.store import Store
 
     db = Store(store)
     settings = ResearchSettings(token_pepper=SecretStr(pepper), token_rate=10_000, token_burst=100_000,
-                                page_cache_mb=0 if mode == "cold" else 64)
+                                page_cache_mb=0 if mode in ("store", "blocks") else 64,
+                                block_cache_mb=0 if mode == "store" else 256)
     versions = DataVersions()  # nothing but the live writer writes the store while it serves
     app = FastAPI(docs_url=None, redoc_url=None)
     app.include_router(research_router(db.new_cursor, settings, versions=versions))
@@ -126,6 +136,7 @@ def serve(store: str, port: int, pepper: str, mode: str) -> None:
     writer = threading.Thread(target=commit_today, args=(db, [versions.listener], stop), daemon=True)
     if mode == "live":
         writer.start()
+    freeze_startup()  # as qsec up does
     try:
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
     finally:
@@ -270,7 +281,8 @@ def request_bytes(port: int, path: str, params: dict[str, object], token: str) -
 
 
 def readings_mix(port: int, token: str) -> list[bytes]:
-    """The 30 readings requests: 5 devices × 3 quantity sets × (first page, the page after it)."""
+    """The 60 readings requests: 5 devices × 3 quantity sets × 4 depths (first page, second, noon, 23:58)."""
+    from dashboards.research.routes_data import encode_cursor
 
     async def first_pages(requests: list[bytes]) -> list[bytes]:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -283,8 +295,12 @@ def readings_mix(port: int, token: str) -> list[bytes]:
               for device in DEVICES for quantities in QUANTITY_SETS]
     firsts = [request_bytes(port, "/readings", p, token) for p in params]
     cursors = [json.loads(body)["next_cursor"] for body in asyncio.run(first_pages(firsts))]
-    return firsts + [request_bytes(port, "/readings", p | {"cursor": c}, token) for p, c in zip(params, cursors,
-                                                                                                 strict=True)]
+    start = datetime.fromisoformat(str(DAY["start"]))
+    deep = [encode_cursor({"time": start + timedelta(hours=h, minutes=m), "device": p["device"], "boot": "b0",
+                           "seq": 0}) for p in params for h, m in ((12, 0), (23, 58))]
+    return firsts + [request_bytes(port, "/readings", p | {"cursor": c}, token)
+                     for p, c in zip([*params, *(p for p in params for _ in range(2))], [*cursors, *deep],
+                                     strict=True)]
 
 
 def query_cost(store: Path, repeats: int, loops: int = 10) -> None:
@@ -298,9 +314,9 @@ def query_cost(store: Path, repeats: int, loops: int = 10) -> None:
     cursor is at noon and one at 23:58 (a deep page must cost no more than
     the first: its cursor's time bound reaches the table scan's zone maps).
     """
-    from datetime import datetime, timedelta
-
     from analysis.export.selection import Selection, assigned_devices, plan, store_shape
+    from dashboards.research.blocks import BlockCache, read_block
+    from dashboards.research.pagecache import DataVersions
     from dashboards.research.routes_data import page_rows
     from ingest.store import Store
 
@@ -326,6 +342,21 @@ def query_cost(store: Path, repeats: int, loops: int = 10) -> None:
                 for selection, after in pages:
                     page_rows(cur, plan(cur, selection, after=after, limit=101, shape=shape, assigned=assigned))
             runs[name].append((time.process_time() - t0) * 1000 / (loops * len(pages)))
+    blocks = BlockCache(DataVersions(), 1 << 30)
+    cut: dict[str, list[float]] = {name: [] for name in depths}
+    reads: list[float] = []
+    day = (start - datetime.fromtimestamp(0, start.tzinfo)) // timedelta(days=1)
+    for _ in range(repeats):
+        t0 = time.process_time()
+        for device in DEVICES:
+            read_block(cur, "bench", device, day, ("pm2_5",))
+        reads.append((time.process_time() - t0) * 1000 / len(DEVICES))
+        for name, pages in depths.items():
+            t0 = time.process_time()
+            for _ in range(loops):
+                for selection, after in pages.items():
+                    blocks.page(cur, selection, shape, after, 101)
+            cut[name].append((time.process_time() - t0) * 1000 / (loops * len(pages)))
     db.close()
     cost = {name: statistics.median(r) for name, r in runs.items()}
     print(f"the page's query in one process (plan + fetch, {len(mix)} pages × {loops}, medians of {repeats}): "
@@ -333,6 +364,12 @@ def query_cost(store: Path, repeats: int, loops: int = 10) -> None:
           + f"; left out / forced {cost['join left out'] / cost['join forced']:.2f}")
     print("by depth in the day (join left out): " + ", ".join(
         f"{name} {cost[name]:.2f} ms ({cost[name] / cost['first page']:.2f} x the first)" for name in depths))
+    print("cut from resident blocks (dashboards.research.blocks): " + ", ".join(
+        f"{name} {statistics.median(cut[name]):.3f} ms ({cost[name] / statistics.median(cut[name]):.0f} x less "
+        "than the store)" for name in depths))
+    print(f"reading a block (one device, one day, {86_400} records, PM2.5) from the store: "
+          f"{statistics.median(reads):.1f} ms of CPU, the price of {statistics.median(reads) / cost['first page']:.1f} "
+          "first pages from the store")
 
 
 def wait_for_server(port: int, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -369,7 +406,7 @@ def run_mode(mode: str, store: Path, token: str, pepper: str, per_client: int, r
         one: dict[str, object] = {"campaign": "bench", "device": "kit-03", "quantity": "pm2_5", **DAY}
         cases: dict[str, list[bytes]] = {"floor": [request_bytes(port, "/flags", {}, token)],
                                          "readings": readings_mix(port, token)}
-        if mode == "cold":
+        if mode == "store":
             cases["aggregate"] = [request_bytes(port, "/readings/aggregate", one | {"window": "1h"}, token)]
         for name, requests in cases.items():
             r = results[name] = measure(port, server.pid, requests, per_client, repeats,
@@ -406,7 +443,7 @@ def main() -> None:
             query_cost(store, max(args.repeats, 5))
             return
         print(f"{CLIENTS} clients × {per_client} requests, medians of {args.repeats} repeats; "
-              f"sequential = one client; CPU = per request; readings = a mix of 30 requests")
+              f"sequential = one client; CPU = per request; readings = a mix of 60 requests")
         print(f"{'server':<7} {'route':<10} {'sequential':>10} {'p50':>8} {'p99':>8} {'p99/floor':>9} {'req/s':>7} "
               f"{'server CPU':>10} {'client CPU':>10}")
         results = {}
@@ -423,16 +460,16 @@ def main() -> None:
             live, cached = results["live"]["readings"], results["cached"]["readings"]
             print(f"live / cached readings: p99 {live['p99'] / cached['p99']:.2f}×, "
                   f"server CPU a request {live['server_cpu'] / cached['server_cpu']:.2f}×")
-        if "cold" not in results:
-            return
-        r = results["cold"]["readings"]
         cores = os.cpu_count() or 1
-        print(f"closed-loop bound (Little's law), cold: {CLIENTS} clients / {r['rate']:.0f} req/s = "
-              f"{CLIENTS / r['rate'] * 1000:.0f} ms mean latency; the goal needs "
-              f"{CLIENTS / GOAL_MS * 1000:.0f} req/s or more, i.e. at most {cores} cores × {GOAL_MS / CLIENTS:.1f} ms "
-              f"= {cores * GOAL_MS / CLIENTS:.1f} ms of CPU a request, server and clients together "
-              f"(now {r['server_cpu'] + r['client_cpu']:.1f} ms)")
-
+        for mode in ("store", "blocks"):
+            if mode not in results:
+                continue
+            r = results[mode]["readings"]
+            print(f"closed-loop bound (Little's law), {mode}: {CLIENTS} clients / {r['rate']:.0f} req/s = "
+                  f"{CLIENTS / r['rate'] * 1000:.0f} ms mean latency; the goal needs {CLIENTS / GOAL_MS * 1000:.0f} "
+                  f"req/s or more, i.e. at most {cores} cores × {GOAL_MS / CLIENTS:.1f} ms = "
+                  f"{cores * GOAL_MS / CLIENTS:.1f} ms of CPU a request, server and clients together "
+                  f"(now {r['server_cpu'] + r['client_cpu']:.1f} ms)")
 
 if __name__ == "__main__":
     main()

@@ -116,12 +116,12 @@ def _decode_external(topic: str, payload: bytes, now_ms: int, campaign: str, not
                      rows: list[Row], out: Decoded, context: dict[str, str]) -> None:
     """A message of an external format (SenML, Tasmota, Smart Citizen), through its adapter."""
     adapter = adapters.adapter_for_topic(topic)
-    result = adapters.decode_mqtt(topic, payload, received_ms=now_ms, campaign=campaign,
-                                  not_before_ms=not_before.get(campaign), **context)
-    if result is None or adapter is None:
+    if adapter is None:
         out.dead.append(DeadLetter(topic, contract.BadTopic.reason, "no adapter reads this topic",
                                    payload.decode("utf-8", "replace")))
         return
+    result = adapter.decode(payload, source=topic, received_ms=now_ms, campaign=campaign,
+                            not_before_ms=not_before.get(campaign), **context)
     out.devices.update((c, d) for c, d, _, _ in result.rows)
     out.received += len(result.refused)  # rows are counted with the others
     rows.extend(result.rows)

@@ -73,6 +73,7 @@ def make_server(pipeline: Pipeline, *, host: str, port: int, campaign: str | Non
     import uvicorn
 
     from dashboards.app import create_app
+    from dashboards.heap import freeze_startup
     from dashboards.live import LiveHub
 
     from fastapi.responses import JSONResponse, Response
@@ -115,6 +116,7 @@ def make_server(pipeline: Pipeline, *, host: str, port: int, campaign: str | Non
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     server.hub = hub  # type: ignore[attr-defined]  # closed on shutdown: open event streams end at once
+    freeze_startup()  # the app is built: full collections skip it from now on (dashboards.heap)
     return server
 
 

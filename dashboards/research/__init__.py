@@ -15,6 +15,8 @@ context
     Pooled store cursors, the caller (token or public), rate limits, short-lived caches, error mapping.
 pagecache
     The exact page cache (data versions bumped by every writer) and ETags.
+blocks
+    Records of past days kept in columns: pages cut from memory, kept exact by the same data versions.
 auth
     API tokens (create, check, revoke) and roles.
 ratelimit
@@ -59,7 +61,8 @@ def research_router(con_factory: Callable[[], duckdb.DuckDBPyConnection], settin
         Monotonic seconds for the rate limits; injected by tests.
     versions : DataVersions, optional
         The store's change feed: with it, answered pages are cached
-        (``settings.page_cache_mb``) and invalidated exactly.  Every writer
+        (``settings.page_cache_mb``), past days' records are kept in
+        columns (``settings.block_cache_mb``), and both are invalidated exactly.  Every writer
         of the store must bump it after each commit: ingest through
         ``worker.listeners.insert(0, versions.listener)``; a writer that
         knows its rows (an import, a push) with ``versions.listener(rows)``,

@@ -49,6 +49,7 @@ from starlette.concurrency import run_in_threadpool
 
 from analysis.export.selection import SelectionError, StoreShape, assigned_devices, store_shape
 from dashboards.research.auth import Caller, find_token
+from dashboards.research.blocks import BlockCache
 from dashboards.research.pagecache import DataVersions, PageCache, etag_of, matches
 from dashboards.research.ratelimit import TokenBuckets
 from dashboards.research.settings import ResearchSettings
@@ -79,6 +80,8 @@ class Context:
         self.fed = versions is not None  # every writer of the store bumps ``versions``: exact caches are possible
         budget = settings.page_cache_mb * 2**20
         self.pages = PageCache(budget) if self.fed and budget else None
+        self.blocks = (BlockCache(self.versions, settings.block_cache_mb * 2**20)
+                       if self.fed and settings.block_cache_mb else None)
         self.pepper = settings.token_pepper.get_secret_value()
         kwargs = {"clock": clock} if clock else {}
         self.by_token = TokenBuckets(settings.token_rate, settings.token_burst, **kwargs)
@@ -115,7 +118,7 @@ class Context:
         """A cursor from the pool, back to it on exit (closed after an error); errors mapped to HTTP answers."""
         con = self._acquire()
         try:
-            with self._mapped():
+            with self.mapped():
                 yield con
         except BaseException:
             con.close()
@@ -124,7 +127,7 @@ class Context:
 
     @staticmethod
     @contextmanager
-    def _mapped() -> Iterator[None]:
+    def mapped() -> Iterator[None]:
         try:
             yield
         except (SelectionError, RegistryError) as error:
@@ -157,6 +160,11 @@ class Context:
         shape = store_shape(con)
         self._shape = (now, shape)
         return shape
+
+    def known_shape(self) -> StoreShape | None:
+        """The store's cached shape, without the store; None when :meth:`shape` must read it."""
+        cached = self._shape
+        return cached[1] if cached is not None and time.monotonic() - cached[0] < CACHE_S else None
 
     def assigned(self, con: duckdb.DuckDBPyConnection) -> frozenset[str] | None:
         """Devices ever assigned (:func:`analysis.export.selection.assigned_devices`); None without a change feed.
@@ -210,7 +218,7 @@ class Context:
         info = self.known_campaign(campaign)
         if info is None:
             info = await run_in_threadpool(self._read_campaign, campaign)
-        with self._mapped():
+        with self.mapped():
             return view_of(info, caller, campaign)
 
     def _read_campaign(self, campaign: str) -> CampaignInfo:
@@ -218,26 +226,35 @@ class Context:
             return self.campaign(con, campaign)
 
     async def answer(self, key: Hashable, devices: Sequence[str], if_none_match: str | None,
-                     compute: Callable[[], bytes], days: tuple[int | None, int | None] = (None, None)) -> Response:
+                     compute: Callable[[], bytes], days: tuple[int | None, int | None] = (None, None),
+                     resident: Callable[[], bytes | None] | None = None) -> Response:
         """A JSON answer: from the page cache, else ``compute()`` in a worker thread; 304 when the ETag matches.
 
         ``key`` is the normalised query (with the caller's view); ``devices``
         the devices it reads (none: all) and ``days`` the UTC days it reads
         (:func:`~dashboards.research.pagecache.day_span`; None: open), whose
-        versions join the key.
+        versions join the key.  ``resident()``, when given, is tried first in
+        the event loop: the answer from memory alone (resident blocks), or
+        None when the store must be read.
         """
+        async def fresh() -> tuple[bytes, str]:
+            body = resident() if resident is not None else None
+            if body is not None:
+                return body, etag_of(body)
+            return await run_in_threadpool(tagged)
+
         def tagged() -> tuple[bytes, str]:  # hashed in the worker thread too: hashlib lets the GIL go
             body = compute()
             return body, etag_of(body)
 
         pages = self.pages
         if pages is None:
-            body, etag = await run_in_threadpool(tagged)
+            body, etag = await fresh()
         else:
             full = (key, self.versions.snapshot(devices, days))  # before the store is read: see pagecache
             hit = pages.get(full)
             if hit is None:
-                body, etag = await run_in_threadpool(tagged)
+                body, etag = await fresh()
                 pages.put(full, body, etag)
             else:
                 body, etag = hit

@@ -54,6 +54,7 @@ from qsec import quantities as qty
 # Every column but ``participant``, for analyses that do not need it (its lookup is a join per row).
 NO_PARTICIPANT = tuple(c for c in (*KEY_COLUMNS, *POSITION_COLUMNS, *qty.QUANTITIES) if c != "participant")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+RESIDENT_MAX = 500  # most records of a page cut from resident blocks in the event loop (larger: a worker thread)
 Window = Annotated[str, Query(pattern=r"^[1-9][0-9]{0,3}(s|min|h|D)$", description="e.g. 1min, 15min, 1h, 1D")]
 IfNoneMatch = Annotated[str | None, Header(max_length=2000, description="ETags of pages you hold: 304 if unchanged")]
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
@@ -238,16 +239,31 @@ def add_data_routes(router: APIRouter, ctx: Context) -> None:
         public = await ctx.public_view(caller, f.campaign)
         selection = selection_of(f, public)
 
+        def body(cut: tuple[list[dict[str, Any]], tuple[str, ...]]) -> bytes:
+            rows, quantities = cut
+            nxt = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+            return page_json(rows[:limit], quantities, selection.checked().positions, nxt)
+
         def compute() -> bytes:
             with ctx.cursor() as con:
-                p = plan(con, selection, after=after, limit=limit + 1, shape=ctx.shape(con),
-                         assigned=ctx.assigned(con))
-                rows = page_rows(con, p)
-            nxt = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-            return page_json(rows[:limit], p.quantities, selection.checked().positions, nxt)
+                shape = ctx.shape(con)
+                cut = ctx.blocks.page(con, selection, shape, after, limit + 1) if ctx.blocks is not None else None
+                if cut is None:
+                    p = plan(con, selection, after=after, limit=limit + 1, shape=shape, assigned=ctx.assigned(con))
+                    cut = page_rows(con, p), p.quantities
+            return body(cut)
+
+        def resident() -> bytes | None:
+            """The page from resident blocks, in the event loop (a small page costs less than a thread hop)."""
+            shape = ctx.known_shape()
+            if ctx.blocks is None or shape is None or limit > RESIDENT_MAX:
+                return None
+            with ctx.mapped():
+                cut = ctx.blocks.page(None, selection, shape, after, limit + 1)
+            return None if cut is None else body(cut)
 
         key = ("readings", query_key(f), public, limit, after)
-        return await ctx.answer(key, key[1][1], if_none_match, compute, days_read(selection))
+        return await ctx.answer(key, key[1][1], if_none_match, compute, days_read(selection), resident)
 
     @router.get("/readings/aggregate", response_model=m.AggregatePage, responses=NOT_MODIFIED,
                 summary="Fixed windows: statistics, count, expected count and coverage "

@@ -46,6 +46,9 @@ class ResearchSettings(BaseModel):
     page_cache_mb : int [MiB]
         Memory for answered pages (:mod:`dashboards.research.pagecache`), used
         only when the router is given the store's change feed; 0: none.
+    block_cache_mb : int [MiB]
+        Memory for records of past days kept in columns (:mod:`dashboards.research.blocks`):
+        pages about them are cut from memory; used only with the change feed; 0: none.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -61,6 +64,7 @@ class ResearchSettings(BaseModel):
     max_rows: Annotated[int, Field(ge=1000, le=100_000_000)] = 3_000_000
     trust_forwarded: bool = False
     page_cache_mb: Annotated[int, Field(ge=0, le=4096)] = 64
+    block_cache_mb: Annotated[int, Field(ge=0, le=65536)] = 256
 
     @field_validator("token_pepper")
     @classmethod

@@ -329,3 +329,27 @@ def test_if_none_match_uses_the_weak_comparison_of_rfc_9110() -> None:
     assert tag == etag_of(b"page") != etag_of(b"other")
     assert matches(tag, tag) and matches(f'"a", {tag}', tag) and matches(f"W/{tag}", tag) and matches("*", tag)
     assert not matches(None, tag) and not matches('"a"', tag) and not matches("", tag)
+
+
+def test_pages_of_a_past_day_after_its_first_are_cut_from_memory_and_a_late_record_is_seen_at_once(
+        live: dict[str, Any]) -> None:
+    """Each new page of yesterday (another cursor, fewer quantities) runs no statement once its day is resident."""
+    url, publish, cursors, auth = live["url"], live["publish"], live["cursors"], live["auth"]
+    today = int(time.time() * 1000) // DAY_MS * DAY_MS
+    yesterday = today - DAY_MS
+    params = {"campaign": live["campaign"], "device": "kit-01", "quantity": ["pm2_5", "pm10"], "limit": 10,
+              "start": _iso(yesterday), "end": _iso(today)}
+    publish("kit-01", range(0, 30), yesterday + 3_600_000)
+    page = httpx.get(url + READINGS, params=params, headers=auth).json()
+    statements = cursors.statements
+    seqs = [r["seq"] for r in page["readings"]]
+    while page["next_cursor"]:
+        page = httpx.get(url + READINGS, params=params | {"cursor": page["next_cursor"]}, headers=auth).json()
+        seqs += [r["seq"] for r in page["readings"]]
+    other = httpx.get(url + READINGS, params=params | {"quantity": "pm2_5", "limit": 7}, headers=auth)
+    assert seqs == list(range(30)) and other.json()["count"] == 7
+    assert cursors.statements == statements, "a page of a resident past day ran a statement"
+
+    publish("kit-01", range(30, 32), yesterday + 60_000)  # a late upload of yesterday, before the others
+    late = httpx.get(url + READINGS, params=params, headers=auth).json()
+    assert [r["seq"] for r in late["readings"]] == [30, 31, *range(0, 8)]

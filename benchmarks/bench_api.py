@@ -454,8 +454,10 @@ def main() -> None:
             results[mode] = run_mode(mode, copy, token, pepper, per_client, args.repeats, profile)
         for mode, r in results.items():
             p99 = r["readings"]["p99"]
-            print(f"{mode}: readings p99 {p99:.0f} ms, {p99 / r['floor']['p99']:.1f}× the floor's; "
-                  f"goal p99 < {GOAL_MS:.0f} ms {'met' if p99 < GOAL_MS else 'NOT met'}")
+            verdict = f"goal p99 < {GOAL_MS:.0f} ms {'met' if p99 < GOAL_MS else 'NOT met'}"
+            if mode == "store":  # not a way qsec serves a day it has read: the price of a day read for the first time
+                verdict = f"the reference without blocks or page cache ({verdict})"
+            print(f"{mode}: readings p99 {p99:.0f} ms, {p99 / r['floor']['p99']:.1f}× the floor's; {verdict}")
         if "live" in results and "cached" in results:
             live, cached = results["live"]["readings"], results["cached"]["readings"]
             print(f"live / cached readings: p99 {live['p99'] / cached['p99']:.2f}×, "

@@ -8,7 +8,8 @@ pass stopped the event loop for ~75 ms, and with it every request in
 flight: most of the p99 (``docs/performance.md``).  :func:`freeze_startup`
 collects once, then moves what survives to the permanent generation
 (``gc.freeze``), which later passes skip: they take ~3-5 ms instead.
-Objects made afterwards are collected as usual.
+Objects made afterwards are collected as usual, and the frozen ones are
+given back to the collector at exit.
 
 Sources
 -------
@@ -19,14 +20,26 @@ Sources
 
 from __future__ import annotations
 
+import atexit
 import gc
 
 
 def freeze_startup() -> int:
     """Collect, then exempt every surviving object from later collections; returns how many were frozen.
 
-    Call once, when the app is built and before it serves.
+    Call once, when the app is built and before it serves.  At exit the
+    objects are handed back to the collector (:func:`thaw`), so that
+    extension modules see their objects freed at shutdown (DuckDB's
+    bindings report the ones still alive as leaks).
     """
     gc.collect()
     gc.freeze()
+    atexit.unregister(thaw)
+    atexit.register(thaw)
     return gc.get_freeze_count()
+
+
+def thaw() -> None:
+    """Give the frozen objects back to the collector and collect them (at exit, or when the server stops)."""
+    gc.unfreeze()
+    gc.collect()

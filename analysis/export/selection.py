@@ -57,6 +57,10 @@ OPTED_OUT_RANGES = f"""SELECT k.device AS device, greatest(o.starts, a.starts) A
     JOIN kit_devices k ON k.kit = a.kit"""
 """SQL of what participants opted out of: ``(device, starts, ends)`` [naive UTC, ``[starts, ends)``] per device
 they carried, as the registry's ``opt_outs`` and ``assignments`` say; every public path leaves these out."""
+ASSIGNED_RANGES = f"""SELECT k.device AS device, a.starts AS starts, coalesce(a.ends, {_FOREVER}) AS ends,
+    a.participant AS participant FROM assignments a JOIN kit_devices k ON k.kit = a.kit"""
+"""SQL of who carried each device when: ``(device, starts, ends, participant)`` [naive UTC, ``[starts, ends)``,
+an open assignment ending at 9999-12-31], as the registry's ``assignments`` and ``kit_devices`` say."""
 _TYPES: dict[str, pa.DataType] = {
     "campaign": pa.string(), "device": pa.string(), "participant": pa.string(), "boot": pa.string(),
     "seq": pa.int64(), "time": pa.timestamp("us", tz="UTC"), "sensor": pa.string(), "flags": pa.int32(),
@@ -365,9 +369,8 @@ def plan(con: duckdb.DuckDBPyConnection, selection: Selection, *, after: tuple[o
     if registry and "participant" in schema.names and _any_assigned(con, sel.devices, assigned):
         # Who carried the device then: the latest assignment of its kit begun by then, if not yet ended
         # (the registry refuses overlapping assignments of a kit, and a device belongs to one kit).
-        source += (f" ASOF LEFT JOIN (SELECT k.device AS adev, a.starts AS astarts, "
-                   f"coalesce(a.ends, {_FOREVER}) AS aends, a.participant AS apart FROM assignments a "
-                   f"JOIN kit_devices k ON k.kit = a.kit) asg ON r.device = asg.adev AND r.time >= asg.astarts")
+        source += (f" ASOF LEFT JOIN (SELECT device AS adev, starts AS astarts, ends AS aends, participant AS apart "
+                   f"FROM ({ASSIGNED_RANGES})) asg ON r.device = asg.adev AND r.time >= asg.astarts")
         select["participant"] = "CASE WHEN r.time < asg.aends THEN asg.apart END"
     if sel.positions:
         tol = f"INTERVAL {int(round(sel.tolerance_s * 1e6))} MICROSECOND"

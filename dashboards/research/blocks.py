@@ -53,7 +53,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -61,17 +61,16 @@ import numpy as np
 import pyarrow as pa
 
 from analysis.columns import quote
-from analysis.export.selection import OPTED_OUT_RANGES, PRIVATE_QUANTITIES, Selection, StoreShape
+from analysis.export.selection import (
+    ASSIGNED_RANGES, OPTED_OUT_RANGES, PRIVATE_QUANTITIES, Selection, StoreShape,
+)
 from analysis.times import to_store_time
-from dashboards.research.pagecache import ONE_DAY, DataVersions, day_span
+from dashboards.research.pagecache import EPOCH, ONE_DAY, DataVersions, day_span
 
 MAX_DEVICES = 8  # devices a page may name and still be cut from blocks
 MAX_DAYS = 7  # UTC days its time range may touch
 PROBE_FROM = 6  # read more quantity columns than this in two scans (which have values, then those)
 BLOCK_OVERHEAD = 4096  # [bytes] a block's key, dataclass and dictionaries, counted against the budget
-DAY_US = 86_400_000_000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_FOREVER = "TIMESTAMP '9999-12-31'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +117,6 @@ class RegistryFacts:
     opted_out: dict[str, tuple[tuple[int, int], ...]]
 
 
-def _us(column: str) -> str:
-    return f"epoch_us({column})"
-
-
 def read_block(con: duckdb.DuckDBPyConnection, campaign: str, device: str, day: int,
                quantities: Sequence[str], *, probe: bool = False) -> Block:
     """Read the records of ``device`` in ``campaign`` on UTC day number ``day`` (days since 1970-01-01).
@@ -140,7 +135,7 @@ def read_block(con: duckdb.DuckDBPyConnection, campaign: str, device: str, day: 
         counts = con.execute(f"SELECT {', '.join(f'count(r.{quote(q)})' for q in names)} {where}",
                              params).fetchall()[0]
         names = [q for q, n in zip(names, counts, strict=True) if n]
-    table = con.sql(f"SELECT {_us('r.time')} AS t, r.boot, r.seq, r.sensor, r.flags"
+    table = con.sql(f"SELECT epoch_us(r.time) AS t, r.boot, r.seq, r.sensor, r.flags"
                     f"{''.join(f', r.{quote(q)}' for q in names)} {where}", params=params).to_arrow_table()
     return block_of(table, names, frozenset(quantities))
 
@@ -205,12 +200,12 @@ def read_facts(con: duckdb.DuckDBPyConnection, registry: bool) -> RegistryFacts:
     public = frozenset(c for (c,) in con.execute("SELECT campaign FROM campaign_settings WHERE public").fetchall())
     assignments: dict[str, list[tuple[int, int, str]]] = {}
     for device, starts, ends, participant in con.execute(
-            f"SELECT k.device, {_us('a.starts')}, {_us(f'coalesce(a.ends, {_FOREVER})')}, a.participant "
-            "FROM assignments a JOIN kit_devices k ON k.kit = a.kit ORDER BY k.device, a.starts").fetchall():
+            f"SELECT device, epoch_us(starts), epoch_us(ends), participant FROM ({ASSIGNED_RANGES}) "
+            "ORDER BY device, starts").fetchall():
         assignments.setdefault(device, []).append((starts, ends, participant))
     opted: dict[str, list[tuple[int, int]]] = {}
     for device, starts, ends in con.execute(
-            f"SELECT h.device, {_us('h.starts')}, {_us('h.ends')} FROM ({OPTED_OUT_RANGES}) h").fetchall():
+            f"SELECT device, epoch_us(starts), epoch_us(ends) FROM ({OPTED_OUT_RANGES})").fetchall():
         opted.setdefault(device, []).append((starts, ends))
     return RegistryFacts(
         True, public,

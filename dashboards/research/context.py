@@ -153,12 +153,11 @@ class Context:
 
     def shape(self, con: duckdb.DuckDBPyConnection) -> StoreShape:
         """The store's shape (:func:`analysis.export.selection.store_shape`), cached for :data:`CACHE_S`."""
-        now = time.monotonic()
-        cached = self._shape
-        if cached is not None and now - cached[0] < CACHE_S:
-            return cached[1]
+        known = self.known_shape()
+        if known is not None:
+            return known
         shape = store_shape(con)
-        self._shape = (now, shape)
+        self._shape = (time.monotonic(), shape)
         return shape
 
     def known_shape(self) -> StoreShape | None:

@@ -27,7 +27,7 @@ import base64
 import binascii
 import json
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import duckdb
@@ -46,14 +46,13 @@ from dashboards.research import models as m
 from dashboards.research.analyses import grid_model, index_rows, trip_rows
 from dashboards.research.auth import Caller
 from dashboards.research.context import Context, forbid, view_of
-from dashboards.research.pagecache import day_span
+from dashboards.research.pagecache import EPOCH, day_span
 from dashboards.research.routes_registry import ZIP, bundle_response
 from ingest import registry as reg
 from qsec import quantities as qty
 
 # Every column but ``participant``, for analyses that do not need it (its lookup is a join per row).
 NO_PARTICIPANT = tuple(c for c in (*KEY_COLUMNS, *POSITION_COLUMNS, *qty.QUANTITIES) if c != "participant")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RESIDENT_MAX = 500  # most records of a page cut from resident blocks in the event loop (larger: a worker thread)
 Window = Annotated[str, Query(pattern=r"^[1-9][0-9]{0,3}(s|min|h|D)$", description="e.g. 1min, 15min, 1h, 1D")]
 IfNoneMatch = Annotated[str | None, Header(max_length=2000, description="ETags of pages you hold: 304 if unchanged")]

@@ -106,13 +106,21 @@ class QsecCollector:
         pending = GaugeMetricFamily("qsec_bridge_spool_pending", "records waiting in the kit's spool", labels=["device"])
         dropped = CounterMetricFamily("qsec_bridge_spool_dropped", "records a full spool dropped", labels=["device"])
         torn = CounterMetricFamily("qsec_bridge_spool_torn", "torn spool entries skipped", labels=["device"])
+        aside = CounterMetricFamily("qsec_bridge_frames_set_aside", "sensor frames a kit's reader set aside, by kind "
+                                    "(waiting, ignored, frame_error) and reason class",
+                                    labels=["device", "sensor", "kind", "reason"])
         for device, doc in sorted(self.worker.bridges.items()):
             spool = doc.get("spool") or {}
             online.add_metric([device], 1.0 if doc.get("state") == "online" else 0.0)
             pending.add_metric([device], float(spool.get("pending", 0)))
             dropped.add_metric([device], float(spool.get("dropped_full", 0)))
             torn.add_metric([device], float(spool.get("torn_skipped", 0)))
-        yield from (online, pending, dropped, torn)
+            for sensor, reader in sorted((doc.get("sensors") or {}).items()):
+                kinds = reader.get("set_aside") if isinstance(reader, dict) else None
+                for kind, reasons in sorted((kinds or {}).items()):
+                    for reason, n in sorted((reasons or {}).items()):
+                        aside.add_metric([device, sensor, kind, reason], float(n))
+        yield from (online, pending, dropped, torn, aside)
 
 
 def render(collector: QsecCollector) -> bytes:

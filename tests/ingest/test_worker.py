@@ -169,7 +169,8 @@ def test_only_the_contracts_status_topic_is_a_bridge_status_and_a_senml_device_n
                                                 external_campaign=f"ext{unique}")).start()
     try:
         pub = _client("127.0.0.1", own_broker.port)
-        status = {"v": 1, "state": "online", "boot": "b1", "spool": {"pending": 0, "dropped_full": 0}}
+        status = {"v": 1, "state": "online", "boot": "b1", "spool": {"pending": 0, "dropped_full": 0},
+                  "sensors": {"pms5003": {"observations": 9, "set_aside": {"frame_error": {"checksum": 3}}}}}
         pub.publish(contract.topic(campaign, "kit-01", "status"), json.dumps(status), qos=1,
                     retain=True).wait_for_publish(5)
         t = int(time.time()) - 60
@@ -183,6 +184,8 @@ def test_only_the_contracts_status_topic_is_a_bridge_status_and_a_senml_device_n
         wait_until(lambda: worker.bridges.get("kit-01") == status, what="the bridge's retained status")
         assert set(worker.bridges) == {"kit-01"}
         assert (worker.metrics["status_unreadable"], worker.metrics["deadletter"]) == (0, 0)
+        assert ('qsec_bridge_frames_set_aside_total{device="kit-01",kind="frame_error",reason="checksum",'
+                'sensor="pms5003"} 3.0') in render(QsecCollector(worker)).decode()
         pub.loop_stop()
     finally:
         worker.stop()
